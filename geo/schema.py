@@ -77,6 +77,7 @@ REASONS: Final = {
     "missing_date": "`missing_from` is blank",
     "invalid_date": "a date is not ISO (2020-01-31) or UK day-first (31/01/2020)",
     "returned_before_missing": "`returned` is before `missing_from`",
+    "outside_period": "`missing_from` is outside the `--period` analysed",
     "invalid_coordinates": "coordinates out of range, partial, swapped or not numbers",
     "no_location": "no lat/lon, easting/northing or usable postcode",
     "postcode_not_found": "postcode not in the postcode lookup",

@@ -1,0 +1,84 @@
+"""Point-in-polygon assignment of episodes to wards (and through them districts and LPAs)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo import schema as s
+from geo.errors import BoundaryError
+
+AREA_COLUMNS = (s.WARD_CODE, s.WARD_NAME, s.LAD_CODE, s.LAD_NAME, s.LPA_NAME)
+
+
+def locate_points(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame) -> np.ndarray:
+    """Return, for each point, the position in `wards` of the ward containing it (-1: none).
+
+    Points on a shared boundary go to the ward that comes first in `wards` (the bundled and
+    loaded boundary sets are sorted by ward code), so the result never depends on input order.
+    """
+    if wards.crs is None or not wards.crs.equals(s.WGS84):
+        msg = "`wards` must be in WGS84 (EPSG:4326) for point-in-polygon assignment."
+        raise BoundaryError(msg)
+    result = np.full(len(lon), -1, dtype=np.int64)
+    if len(lon) == 0:
+        return result
+    points = shapely.points(lon, lat)
+    tree = shapely.STRtree(np.asarray(wards.geometry.values))
+    point_idx, ward_idx = tree.query(points, predicate="intersects")
+    if len(point_idx):
+        order = np.lexsort((ward_idx, point_idx))  # per point, the lowest ward position first
+        point_idx, ward_idx = point_idx[order], ward_idx[order]
+        first = np.r_[True, point_idx[1:] != point_idx[:-1]]
+        result[point_idx[first]] = ward_idx[first]
+    return result
+
+
+def assign_areas(episodes: pd.DataFrame, wards: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Add ward, district and LPA columns, and set `status` to ``mapped`` or ``outside_area``.
+
+    Parameters
+    ----------
+    episodes
+        The frame from `geo.validate.validate_episodes`. Rows already rejected are left alone.
+    wards
+        Polygons in WGS84 with `ward_code`, `ward_name`, `lad_code`, `lad_name`, `lpa_name`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the five area columns (blank unless mapped). Each distinct location is
+        tested once, so repeated addresses cost nothing.
+    """
+    missing = [c for c in AREA_COLUMNS if c not in wards.columns]
+    if missing:
+        msg = f"`wards` lacks the column(s) {', '.join(missing)}."
+        raise BoundaryError(msg)
+    out = episodes.copy()
+    usable = (out[s.STATUS] != s.REJECTED) & out[s.LAT].notna() & out[s.LON].notna()
+    coords = out.loc[usable, [s.LON, s.LAT]]
+    distinct, inverse = np.unique(coords.to_numpy(), axis=0, return_inverse=True)
+    ward_pos = np.full(len(out), -1, dtype=np.int64)
+    if len(distinct):
+        located = locate_points(distinct[:, 0], distinct[:, 1], wards)
+        ward_pos[usable.to_numpy()] = located[inverse.ravel()]
+    inside = ward_pos >= 0
+    for col in AREA_COLUMNS:
+        values = wards[col].astype(str).to_numpy()
+        column = np.full(len(out), "", dtype=object)
+        column[inside] = values[ward_pos[inside]]
+        out[col] = column
+    status = out[s.STATUS].to_numpy(dtype=object).copy()
+    status[usable.to_numpy() & inside] = s.MAPPED
+    outside = usable.to_numpy() & ~inside
+    status[outside] = s.OUTSIDE_AREA
+    out[s.STATUS] = status
+    reason = out[s.REASON].to_numpy(dtype=object).copy()
+    reason[outside] = s.OUTSIDE_REASON
+    out[s.REASON] = reason
+    detail = out[s.DETAIL].to_numpy(dtype=object).copy()
+    detail[outside] = "the location is outside every ward of the boundary set"
+    out[s.DETAIL] = detail
+    return out

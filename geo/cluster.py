@@ -1,0 +1,135 @@
+"""DBSCAN hotspots in metres (British National Grid), on distinct locations weighted by episodes.
+
+Many episodes share one address (a children's home, a family home), so the clustering runs on
+the distinct locations with `sample_weight` = the number of episodes there. For DBSCAN this is
+exactly equivalent to clustering every episode: a location's neighbourhood weight is the number
+of episodes within `eps_m`, identical copies are always neighbours of each other, and so core
+points and the partition are the same (a border point within reach of two hotspots may go to
+either, as in DBSCAN itself). It is far cheaper: the work grows with distinct locations.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sklearn.cluster import DBSCAN
+
+from geo import schema as s
+from geo.errors import ParameterError
+
+
+def check_cluster_params(eps_m: float, min_samples: int) -> None:
+    """Refuse parameters DBSCAN cannot use, with the scikit-learn style message."""
+    if not (isinstance(eps_m, int | float) and np.isfinite(eps_m) and eps_m > 0):
+        msg = f"`eps_m` must be a number of metres greater than 0. Got {eps_m!r} instead."
+        raise ParameterError(msg)
+    if eps_m > 50_000:
+        msg = f"`eps_m` must be at most 50000 metres (50 km). Got {eps_m!r} instead."
+        raise ParameterError(msg)
+    if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
+        msg = f"`min_samples` must be a whole number of episodes >= 1. Got {min_samples!r} instead."
+        raise ParameterError(msg)
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Distinct locations and, for every episode, the position of its location."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray  # episodes at each location
+    inverse: np.ndarray  # episode -> location position
+
+
+def distinct_locations(x: np.ndarray, y: np.ndarray) -> Locations:
+    """Group identical (x, y) pairs; locations come out sorted by (x, y)."""
+    xy = np.column_stack([x, y])
+    uniq, inverse, counts = np.unique(xy, axis=0, return_inverse=True, return_counts=True)
+    return Locations(uniq[:, 0], uniq[:, 1], counts.astype(np.float64), inverse.ravel())
+
+
+def dbscan_labels(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    eps_m: float,
+    min_samples: int,
+    sample_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """Raw DBSCAN labels (-1 = noise) for points in metres."""
+    check_cluster_params(eps_m, min_samples)
+    if len(x) == 0:
+        return np.empty(0, dtype=np.int64)
+    model = DBSCAN(eps=float(eps_m), min_samples=int(min_samples), metric="euclidean")
+    labels = model.fit_predict(np.column_stack([x, y]), sample_weight=sample_weight)
+    return labels.astype(np.int64)
+
+
+def cluster_episodes(
+    x: np.ndarray, y: np.ndarray, *, eps_m: float = 250.0, min_samples: int = 5
+) -> np.ndarray:
+    """Label each episode with a hotspot number (0, 1, ...; -1 = not in a hotspot).
+
+    Numbers are stable: hotspot 0 holds the most episodes; ties are broken by the position of
+    the hotspot's first location in (x, y) order. Input order never changes the result.
+    """
+    check_cluster_params(eps_m, min_samples)
+    if len(x) == 0:
+        return np.empty(0, dtype=np.int64)
+    loc = distinct_locations(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    raw = dbscan_labels(
+        loc.x, loc.y, eps_m=eps_m, min_samples=min_samples, sample_weight=loc.weight
+    )
+    relabelled = _relabel(raw, loc.weight)
+    return relabelled[loc.inverse]
+
+
+def _relabel(raw: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    out = np.full(len(raw), s.NOISE, dtype=np.int64)
+    member = raw != s.NOISE
+    if not member.any():
+        return out
+    clusters, first = np.unique(raw[member], return_index=True)
+    firsts = np.flatnonzero(member)[first]
+    sizes = np.bincount(raw[member], weights=weight[member], minlength=int(clusters.max()) + 1)
+    order = np.lexsort((firsts, -sizes[clusters]))
+    mapping = np.full(int(clusters.max()) + 1, s.NOISE, dtype=np.int64)
+    mapping[clusters[order]] = np.arange(len(clusters))
+    out[member] = mapping[raw[member]]
+    return out
+
+
+def hotspot_ids(labels: np.ndarray) -> np.ndarray:
+    """Turn numeric labels into ids ``H01``, ``H02``... (blank for noise)."""
+    n = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    width = max(2, len(str(n)))
+    ids = np.array([""] + [f"H{i + 1:0{width}d}" for i in range(n)], dtype=object)
+    return ids[labels + 1]
+
+
+def hotspot_outlines(
+    x: np.ndarray, y: np.ndarray, labels: np.ndarray, *, min_width_m: float = 50.0
+) -> gpd.GeoDataFrame:
+    """One polygon per hotspot in EPSG:27700: the convex hull of its locations.
+
+    A hotspot whose locations are all one point, or on one line, has no area; it is drawn as a
+    circle or band of `min_width_m` around them so it can be seen and clicked on a map.
+    """
+    rows = []
+    member = np.flatnonzero(labels != s.NOISE)
+    order = member[np.argsort(labels[member], kind="stable")]
+    sorted_labels = labels[order]
+    bounds = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1], True])
+    for start, stop in itertools.pairwise(bounds):
+        idx = order[start:stop]
+        hull = shapely.multipoints(np.column_stack([x[idx], y[idx]])).convex_hull
+        if hull.area == 0:
+            hull = hull.buffer(min_width_m / 2)
+        rows.append((int(sorted_labels[start]), hull))
+    frame = pd.DataFrame(rows, columns=["label", "geometry"])
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=s.BNG)

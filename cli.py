@@ -1,0 +1,532 @@
+"""`hotspots`: the command line. A thin shell over the `geo`, `boundaries` and `maps` packages.
+
+Every user error (a `HotspotError`) is printed as one paragraph and exits with code 2; any
+other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from boundaries import BoundarySet
+    from geo.episodes import Table
+    from geo.validate import Period
+
+EXIT_USER_ERROR = 2
+
+_EPILOG_RUN = """\
+examples:
+  hotspots run episodes.csv --out out
+  hotspots run episodes.xlsx --sheet Episodes --homes homes.csv --period 2020-01-01:2020-06-30
+  hotspots run episodes.csv --boundaries kent.toml --eps-m 300 --min-samples 8 --out kent
+"""
+_EPILOG_VALIDATE = """\
+example:
+  hotspots validate episodes.csv          # prints what would be mapped, rejected and why
+"""
+_EPILOG_SYNTH = """\
+example:
+  hotspots synth --seed 7 --out data      # writes data/episodes.csv and data/homes.csv
+"""
+_EPILOG_DEMO = """\
+example:
+  hotspots demo --out demo                # synthetic data in demo/data, results in demo/output
+"""
+_EPILOG_BOUNDARIES = """\
+example:
+  hotspots boundaries                     # the bundled boundary sets
+  hotspots boundaries kent.toml           # check a boundary set of your own and summarise it
+"""
+
+
+def version() -> str:
+    """The installed version of the tool."""
+    try:
+        return metadata.version("missing-hotspots")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+class Progress:
+    """One line per step on stderr with the elapsed time; silent with --quiet."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            elapsed = time.perf_counter() - self.start
+            print(f"[{elapsed:6.1f}s] {message}", file=self.stream, flush=True)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected a number of metres, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"expected a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="hotspots",
+        description=(
+            "Map missing-children episodes to wards, districts and Local Police Areas, find "
+            "DBSCAN hotspots, and write an offline map, tables and run.json. Everything runs "
+            "on this machine: no data is sent anywhere."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'hotspots COMMAND --help' for the options and an example of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"hotspots {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--boundaries",
+            metavar="SET",
+            default=None,
+            help="boundary set: 'oxfordshire' (bundled, default), a TOML file describing your "
+            "own, or a wards file (GeoJSON/GeoPackage/Shapefile); see docs/boundaries.md",
+        )
+        p.add_argument("--sheet", help="worksheet of an XLSX episodes file (default: the first)")
+        p.add_argument(
+            "--period",
+            metavar="START:END",
+            help="analyse only episodes starting in this period (ISO dates, end inclusive; "
+            "either side may be blank), e.g. 2020-01-01:2020-06-30",
+        )
+        p.add_argument(
+            "--host-authority",
+            default="Oxfordshire",
+            metavar="NAME",
+            help="the local authority of this area; other placing authorities count as "
+            "'placed by another authority' (default: Oxfordshire)",
+        )
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+    run = sub.add_parser(
+        "run",
+        help="the full analysis: tables, map.html and run.json",
+        description="Read an episodes file, validate and map every row, find hotspots, and "
+        "write tables/, tables.xlsx, map.html and run.json into --out.",
+        epilog=_EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("episodes", type=Path, metavar="EPISODES", help="CSV or XLSX episodes file")
+    run.add_argument("--homes", type=Path, metavar="FILE", help="homes register (CSV or XLSX)")
+    run.add_argument("--out", type=Path, default=Path("hotspots-output"), metavar="DIR",
+                     help="output folder (default: hotspots-output)")
+    run.add_argument("--eps-m", type=_positive_float, default=250.0, metavar="M",
+                     help="DBSCAN neighbourhood radius in metres (default: 250)")
+    run.add_argument("--min-samples", type=_int, default=5, metavar="N",
+                     help="episodes needed within --eps-m to make a hotspot core (default: 5)")
+    run.add_argument("--title", default=None, help="title shown on the map")
+    common(run)
+
+    val = sub.add_parser(
+        "validate",
+        help="check an episodes file and print the audit summary; writes nothing",
+        description="Read and validate an episodes file as 'run' would, and print how many "
+        "rows would be mapped, rejected (and why) or outside the area. Writes no file.",
+        epilog=_EPILOG_VALIDATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    val.add_argument("episodes", type=Path, metavar="EPISODES", help="CSV or XLSX episodes file")
+    val.add_argument("--show", type=_int, default=10, metavar="N",
+                     help="list the first N problem rows (default: 10)")
+    common(val)
+
+    syn = sub.add_parser(
+        "synth",
+        help="write a synthetic episodes file and homes register",
+        description="Write synthetic (made-up) data in the contract format, modelled on the "
+        "Oxfordshire committee report: see docs/synthetic-data.md.",
+        epilog=_EPILOG_SYNTH,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    syn.add_argument("--seed", type=_int, default=1, help="random seed (default: 1)")
+    syn.add_argument("--out", type=Path, default=Path("synthetic"), metavar="DIR",
+                     help="output folder (default: synthetic)")
+    syn.add_argument("--episodes", type=_int, default=1000, metavar="N",
+                     help="number of episodes (default: 1000)")
+    syn.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate synthetic data and run the full analysis on it",
+        description="Write synthetic data into DIR/data and run the full analysis into "
+        "DIR/output, then print where the map and tables are.",
+        epilog=_EPILOG_DEMO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--out", type=Path, default=Path("demo"), metavar="DIR",
+                      help="demo folder (default: demo)")
+    demo.add_argument("--seed", type=_int, default=1, help="random seed (default: 1)")
+    demo.add_argument("--eps-m", type=_positive_float, default=250.0, metavar="M",
+                      help="DBSCAN neighbourhood radius in metres (default: 250)")
+    demo.add_argument("--min-samples", type=_int, default=5, metavar="N",
+                      help="episodes needed within --eps-m to make a hotspot core (default: 5)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+    bnd = sub.add_parser(
+        "boundaries",
+        help="list the bundled boundary sets, or check one of your own",
+        description="Without an argument, list the bundled boundary sets. With a TOML or "
+        "wards file, load it as 'run' would and summarise it.",
+        epilog=_EPILOG_BOUNDARIES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bnd.add_argument("spec", nargs="?", default=None, metavar="SET")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `hotspots` console script."""
+    from geo.errors import HotspotError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except HotspotError as exc:
+        message = textwrap.fill(str(exc), width=100, break_on_hyphens=False)
+        print(f"hotspots: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("hotspots: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr, quiet=args.quiet)
+    outcome = run_analysis(
+        episodes=args.episodes,
+        out_dir=args.out,
+        homes=args.homes,
+        boundaries=args.boundaries,
+        sheet=args.sheet,
+        eps_m=args.eps_m,
+        min_samples=args.min_samples,
+        period=args.period,
+        host_authority=args.host_authority,
+        title=args.title,
+        progress=progress,
+    )
+    print(outcome.summary())
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr, quiet=args.quiet)
+    report = validate_only(
+        episodes=args.episodes,
+        boundaries=args.boundaries,
+        sheet=args.sheet,
+        period=args.period,
+        host_authority=args.host_authority,
+        show=args.show,
+        progress=progress,
+    )
+    print(report)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr, quiet=args.quiet)
+    paths = write_synthetic_data(args.out, seed=args.seed, n_episodes=args.episodes,
+                                 progress=progress)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr, quiet=args.quiet)
+    data = write_synthetic_data(args.out / "data", seed=args.seed, progress=progress)
+    outcome = run_analysis(
+        episodes=data["episodes"],
+        eps_m=args.eps_m,
+        min_samples=args.min_samples,
+        homes=data["homes"],
+        out_dir=args.out / "output",
+        title="Synthetic demo: missing episodes, Oxfordshire, January to June 2020",
+        progress=progress,
+    )
+    print(f"Synthetic data: {data['episodes']} and {data['homes']}")
+    print(outcome.summary())
+    return 0
+
+
+def _cmd_boundaries(args: argparse.Namespace) -> int:
+    print(describe_boundaries(args.spec))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow: composes the library packages (geo <- boundaries, maps <- here). No analysis here.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What `run_analysis` wrote and counted."""
+
+    out_dir: Path
+    paths: dict[str, Path]
+    counts: dict[str, object]
+
+    def summary(self) -> str:
+        """A few lines for the terminal: counts and where the outputs are."""
+        c = self.counts
+        reasons = c.get("rejected_by_reason") or {}
+        assert isinstance(reasons, dict)
+        why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+        lines = [
+            f"Rows read {c['read']}: mapped {c['mapped']}, rejected {c['rejected']}"
+            + (f" ({why})" if why else "")
+            + f", outside the area {c['outside_area']}.",
+            f"Hotspots: {c['hotspots']} holding {c['episodes_in_hotspots']} of "
+            f"{c['mapped']} mapped episodes.",
+            f"Map:     {self.paths['map']}",
+            f"Tables:  {self.paths['episodes'].parent}/ and {self.paths['xlsx']}",
+            f"Run log: {self.paths['run_json']}",
+        ]
+        return "\n".join(lines)
+
+
+def _load_boundaries(spec: str | None, progress: Callable[[str], None]) -> BoundarySet:
+    from boundaries import load_boundaries
+
+    progress(f"Loading boundaries ({spec or 'oxfordshire, bundled'})")
+    return load_boundaries(spec)
+
+
+def _period(text: str | None) -> Period | None:
+    from geo.validate import Period
+
+    return Period.parse(text) if text else None
+
+
+def _input_record(table: Table, role: str) -> dict[str, object]:
+    from geo.output import sha256
+
+    return {
+        "role": role,
+        "path": str(table.path),
+        "sha256": sha256(table.path),
+        "bytes": table.path.stat().st_size,
+        "encoding": table.encoding,
+        "delimiter": table.delimiter,
+        "sheet": table.sheet,
+        "rows": len(table.frame),
+        "blank_rows_skipped": table.blank_rows,
+        "notes": list(table.notes),
+    }
+
+
+def run_analysis(
+    *,
+    episodes: Path,
+    out_dir: Path,
+    homes: Path | None = None,
+    boundaries: str | None = None,
+    sheet: str | None = None,
+    eps_m: float = 250.0,
+    min_samples: int = 5,
+    period: str | None = None,
+    host_authority: str = "Oxfordshire",
+    title: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> RunOutcome:
+    """Read, analyse and write everything for one run."""
+    from geo.episodes import read_table
+    from geo.output import write_run_json, write_tables
+    from geo.pipeline import AnalysisConfig, analyse
+    from maps.render import MapContext, write_map
+
+    config = AnalysisConfig(
+        eps_m=eps_m, min_samples=min_samples, period=_period(period),
+        host_authority=host_authority,
+    )
+    bset = _load_boundaries(boundaries, progress)
+    progress(f"Reading {episodes}")
+    table = read_table(episodes, sheet=sheet)
+    for note in table.notes:
+        progress(f"Note: {episodes}: {note}")
+    homes_table = read_table(homes, what="homes register") if homes is not None else None
+    result = analyse(table, wards=bset.wards, config=config, homes_table=homes_table,
+                     progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"Writing tables to {out_dir / 'tables'}")
+    paths = write_tables(result, out_dir)
+    progress("Drawing the map")
+    context = MapContext(
+        wards=bset.wards,
+        lpas=bset.lpas,
+        attribution=bset.attribution,
+        boundary_name=bset.name,
+        boundary_vintage=bset.vintage,
+        title=title or "Missing episodes: wards, LPAs and hotspots",
+    )
+    paths["map"] = write_map(result, context, out_dir / "map.html")
+    inputs = [_input_record(table, "episodes")]
+    if homes_table is not None:
+        inputs.append(_input_record(homes_table, "homes"))
+    boundary_doc = {
+        "name": bset.name,
+        "vintage": bset.vintage,
+        "source": bset.source,
+        "attribution": list(bset.attribution),
+        "wards": len(bset.wards),
+        "districts": len(bset.districts),
+        "lpas": len(bset.lpas),
+        "files": [{"path": str(p), "sha256": sha256_file(p)} for p in bset.files],
+    }
+    paths["run_json"] = out_dir / "run.json"
+    write_run_json(result, paths["run_json"], inputs=inputs, boundaries=boundary_doc,
+                   outputs=paths, version=version())
+    progress("Done")
+    return RunOutcome(out_dir, paths, dict(result.counts))
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file (for run.json)."""
+    from geo.output import sha256
+
+    return sha256(path)
+
+
+def validate_only(
+    *,
+    episodes: Path,
+    boundaries: str | None = None,
+    sheet: str | None = None,
+    period: str | None = None,
+    host_authority: str = "Oxfordshire",
+    show: int = 10,
+    progress: Callable[[str], None] = lambda _: None,
+) -> str:
+    """Validate and locate an episodes file; return the audit summary as text."""
+    from geo import schema as s
+    from geo.areas import assign_areas
+    from geo.episodes import read_table
+    from geo.validate import validate_episodes
+
+    bset = _load_boundaries(boundaries, progress)
+    progress(f"Reading {episodes}")
+    table = read_table(episodes, sheet=sheet)
+    progress(f"Validating {len(table.frame):,} rows")
+    frame = assign_areas(
+        validate_episodes(table, host_authority=host_authority, period=_period(period)),
+        bset.wards,
+    )
+    status = frame[s.STATUS]
+    read = len(frame)
+    mapped = int((status == s.MAPPED).sum())
+    rejected = int((status == s.REJECTED).sum())
+    outside = int((status == s.OUTSIDE_AREA).sum())
+    lines = [
+        f"{episodes}: {read} rows read ({table.encoding}"
+        + (f", sheet {table.sheet!r}" if table.sheet else "")
+        + (f", {table.blank_rows} blank rows skipped" if table.blank_rows else "")
+        + ")",
+        f"  mapped        {mapped}",
+        f"  rejected      {rejected}",
+    ]
+    for reason, n in frame.loc[status == s.REJECTED, s.REASON].value_counts().sort_index().items():
+        lines.append(f"    {reason:<24} {n}")
+    lines.append(f"  outside_area  {outside}")
+    lines.append(f"  (read {read} = mapped + rejected + outside_area: "
+                 f"{'yes' if read == mapped + rejected + outside else 'NO'})")
+    warn = frame[s.WARNINGS].str.split(";").explode()
+    warn = warn[warn != ""].value_counts().sort_index()
+    if len(warn):
+        lines.append("  warnings (row kept, value treated as unknown):")
+        lines.extend(f"    {code:<24} {n}" for code, n in warn.items())
+    for note in table.notes:
+        lines.append(f"  note: {note}")
+    problems = frame[status != s.MAPPED].head(show)
+    if len(problems) and show > 0:
+        lines.append(f"First {len(problems)} rows not mapped:")
+        for _, row in problems.iterrows():
+            lines.append(
+                f"  row {row[s.ROW_NUMBER]}, episode {row[s.EPISODE_ID]!r}: "
+                f"{row[s.REASON]}: {row[s.DETAIL]}"
+            )
+    return "\n".join(lines)
+
+
+def write_synthetic_data(
+    out_dir: Path,
+    *,
+    seed: int = 1,
+    n_episodes: int = 1000,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Path]:
+    """Generate synthetic episodes and homes inside the bundled wards, and write them."""
+    from boundaries import bundled_boundaries
+    from geo.errors import ParameterError
+    from geo.synth import generate_synthetic, write_synthetic
+
+    if n_episodes < 1:
+        msg = f"`--episodes` must be at least 1. Got {n_episodes} instead."
+        raise ParameterError(msg)
+    progress(f"Generating {n_episodes:,} synthetic episodes (seed {seed})")
+    data = generate_synthetic(bundled_boundaries().wards, seed=seed, n_episodes=n_episodes)
+    return write_synthetic(data, out_dir)
+
+
+def describe_boundaries(spec: str | None) -> str:
+    """List the bundled sets, or load one set and summarise it."""
+    from boundaries import list_boundaries, load_boundaries
+
+    if spec is None:
+        names = list_boundaries()
+        return "Bundled boundary sets:\n" + "\n".join(f"  {n}" for n in names)
+    bset = load_boundaries(spec)
+    lines = [
+        f"{bset.name} ({bset.vintage}): {len(bset.wards)} wards, {len(bset.districts)} "
+        f"districts, {len(bset.lpas)} LPAs",
+        f"  source: {bset.source}",
+        *(f"  LPA {name}: {n} wards" for name, n in
+          bset.wards.groupby("lpa_name").size().sort_index().items()),
+        *(f"  note: {n}" for n in bset.notes),
+        *(f"  credit: {a}" for a in bset.attribution),
+    ]
+    return "\n".join(lines)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "synth": _cmd_synth,
+    "demo": _cmd_demo,
+    "boundaries": _cmd_boundaries,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -53,21 +53,23 @@ def distinct_locations(x: np.ndarray, y: np.ndarray) -> Locations:
     return Locations(uniq[:, 0], uniq[:, 1], counts.astype(np.float64), inverse.ravel())
 
 
-def dbscan_labels(
+def dbscan_fit(
     x: np.ndarray,
     y: np.ndarray,
     *,
     eps_m: float,
     min_samples: int,
     sample_weight: np.ndarray | None = None,
-) -> np.ndarray:
-    """Raw DBSCAN labels (-1 = noise) for points in metres."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw DBSCAN labels (-1 = noise) and the core-point mask, for points in metres."""
     check_cluster_params(eps_m, min_samples)
     if len(x) == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
     model = DBSCAN(eps=float(eps_m), min_samples=int(min_samples), metric="euclidean")
-    labels = model.fit_predict(np.column_stack([x, y]), sample_weight=sample_weight)
-    return labels.astype(np.int64)
+    model.fit(np.column_stack([x, y]), sample_weight=sample_weight)
+    core = np.zeros(len(x), dtype=bool)
+    core[model.core_sample_indices_] = True
+    return model.labels_.astype(np.int64), core
 
 
 def cluster_episodes(
@@ -82,7 +84,7 @@ def cluster_episodes(
     if len(x) == 0:
         return np.empty(0, dtype=np.int64)
     loc = distinct_locations(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    raw = dbscan_labels(
+    raw, _ = dbscan_fit(
         loc.x, loc.y, eps_m=eps_m, min_samples=min_samples, sample_weight=loc.weight
     )
     relabelled = _relabel(raw, loc.weight)

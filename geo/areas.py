@@ -16,8 +16,8 @@ AREA_COLUMNS = (s.WARD_CODE, s.WARD_NAME, s.LAD_CODE, s.LAD_NAME, s.LPA_NAME)
 def locate_points(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame) -> np.ndarray:
     """Return, for each point, the position in `wards` of the ward containing it (-1: none).
 
-    Points on a shared boundary go to the ward that comes first in `wards` (the bundled and
-    loaded boundary sets are sorted by ward code), so the result never depends on input order.
+    A point on a shared boundary goes to the ward with the lowest `ward_code`, so the result
+    depends neither on the order of the points nor on the order of the wards.
     """
     if wards.crs is None or not wards.crs.equals(s.WGS84):
         msg = "`wards` must be in WGS84 (EPSG:4326) for point-in-polygon assignment."
@@ -29,7 +29,11 @@ def locate_points(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame) -> 
     tree = shapely.STRtree(np.asarray(wards.geometry.values))
     point_idx, ward_idx = tree.query(points, predicate="intersects")
     if len(point_idx):
-        order = np.lexsort((ward_idx, point_idx))  # per point, the lowest ward position first
+        rank = np.empty(len(wards), dtype=np.int64)
+        rank[np.argsort(wards[s.WARD_CODE].astype(str).to_numpy(), kind="stable")] = np.arange(
+            len(wards)
+        )
+        order = np.lexsort((rank[ward_idx], point_idx))  # per point, the lowest ward code first
         point_idx, ward_idx = point_idx[order], ward_idx[order]
         first = np.r_[True, point_idx[1:] != point_idx[:-1]]
         result[point_idx[first]] = ward_idx[first]

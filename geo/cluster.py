@@ -122,8 +122,11 @@ def hotspot_outlines(
     A hotspot whose locations are all one point, or on one line, has no area; it is drawn as a
     circle or band of `min_width_m` around them so it can be seen and clicked on a map.
     """
-    rows = []
+    rows: list[tuple[int, shapely.Geometry]] = []
     member = np.flatnonzero(labels != s.NOISE)
+    if len(member) == 0:
+        empty = pd.DataFrame({"label": pd.Series([], dtype="int64")})
+        return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=s.BNG), crs=s.BNG)
     order = member[np.argsort(labels[member], kind="stable")]
     sorted_labels = labels[order]
     bounds = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1], True])

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import DBSCAN
+
+from geo.cluster import (
+    check_cluster_params,
+    cluster_episodes,
+    dbscan_fit,
+    distinct_locations,
+    hotspot_ids,
+    hotspot_outlines,
+)
+from geo.errors import ParameterError
+
+
+def _full(xy: np.ndarray, eps: float, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    model = DBSCAN(eps=eps, min_samples=min_samples).fit(xy)
+    core = np.zeros(len(xy), dtype=bool)
+    core[model.core_sample_indices_] = True
+    return model.labels_, core
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same grouping of items, whatever the label names."""
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    points=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(1, 6)), min_size=1,
+        max_size=60,
+    ),
+    eps=st.sampled_from([1.0, 1.5, 2.0, 3.5]),
+    min_samples=st.integers(1, 12),
+    scale=st.sampled_from([1.0, 100.0]),
+)
+def test_weighted_distinct_locations_equal_dbscan_on_every_episode(points, eps, min_samples,
+                                                                  scale):
+    # every (x, y) repeated `count` times: many episodes at one address
+    xy = np.array([(x, y) for x, y, count in points for _ in range(count)], dtype=float) * scale
+    eps = eps * scale
+    full_labels, full_core = _full(xy, eps, min_samples)
+
+    loc = distinct_locations(xy[:, 0], xy[:, 1])
+    w_labels, w_core = dbscan_fit(loc.x, loc.y, eps_m=eps, min_samples=min_samples,
+                                  sample_weight=loc.weight)
+    ep_labels, ep_core = w_labels[loc.inverse], w_core[loc.inverse]
+
+    # identical core points
+    assert np.array_equal(ep_core, full_core)
+    # identical noise
+    assert np.array_equal(ep_labels == -1, full_labels == -1)
+    # identical partition of the core points
+    assert _same_partition(ep_labels[full_core], full_labels[full_core])
+    # a border point joins a hotspot that has a core point within eps of it
+    border = (full_labels != -1) & ~full_core
+    for i in np.flatnonzero(border):
+        cores = np.flatnonzero(full_core & (ep_labels == ep_labels[i]))
+        assert np.min(np.hypot(*(xy[cores] - xy[i]).T)) <= eps + 1e-9
+
+    # and the public function gives the same partition as the full DBSCAN
+    public = cluster_episodes(xy[:, 0], xy[:, 1], eps_m=eps, min_samples=min_samples)
+    assert np.array_equal(public == -1, full_labels == -1)
+    assert _same_partition(public[full_core], full_labels[full_core])
+
+
+def test_labels_ordered_by_size_and_independent_of_input_order():
+    rng = np.random.default_rng(4)
+    big = rng.normal(0, 30, (40, 2))
+    small = rng.normal(0, 30, (12, 2)) + [3000, 0]
+    noise = rng.uniform(-20000, 20000, (15, 2))
+    xy = np.vstack([small, noise, big])
+    labels = cluster_episodes(xy[:, 0], xy[:, 1], eps_m=250, min_samples=5)
+    assert set(labels[:12]) == {1} and set(labels[-40:]) == {0}
+    perm = rng.permutation(len(xy))
+    again = cluster_episodes(xy[perm, 0], xy[perm, 1], eps_m=250, min_samples=5)
+    assert np.array_equal(again, labels[perm])
+
+
+def test_min_samples_counts_episodes_not_addresses():
+    # four episodes at one address and one next door: 5 episodes within eps
+    x = np.array([0.0, 0, 0, 0, 10])
+    y = np.zeros(5)
+    assert (cluster_episodes(x, y, eps_m=50, min_samples=5) == 0).all()
+    assert (cluster_episodes(x, y, eps_m=50, min_samples=6) == -1).all()
+
+
+def test_hotspot_ids_and_outlines():
+    labels = np.array([-1, 0, 0, 1, 1, 1, 0])
+    assert hotspot_ids(labels).tolist() == ["", "H01", "H01", "H02", "H02", "H02", "H01"]
+    assert hotspot_ids(np.array([-1, -1])).tolist() == ["", ""]
+    many = np.arange(120)
+    assert hotspot_ids(many)[-1] == "H120" and hotspot_ids(many)[0] == "H001"
+    x = np.array([0.0, 0, 100, 0, 0, 0, 50])
+    y = np.array([0.0, 0, 0, 500, 500, 500, 80])
+    out = hotspot_outlines(x, y, labels)
+    assert out["label"].tolist() == [0, 1]
+    assert out.crs.to_epsg() == 27700
+    assert out.geometry.iloc[0].area == pytest.approx(0.5 * 100 * 80)  # the triangle
+    # one location only: drawn as a 50 m circle so it can be seen
+    assert out.geometry.iloc[1].area == pytest.approx(np.pi * 25**2, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("eps", "n", "match"),
+    [
+        (0, 5, "`eps_m` must be"),
+        (-1, 5, "`eps_m` must be"),
+        (float("nan"), 5, "`eps_m` must be"),
+        (60_000, 5, "at most 50000"),
+        (250, 0, "`min_samples` must be"),
+        (250, 2.5, "`min_samples` must be"),
+        (250, True, "`min_samples` must be"),
+    ],
+)
+def test_parameters_refused(eps, n, match):
+    with pytest.raises(ParameterError, match=match):
+        check_cluster_params(eps, n)
+
+
+@pytest.mark.parametrize(("eps", "n"), [(250, 5), (0.5, 1), (50_000, 1000)])
+def test_parameters_accepted(eps, n):
+    check_cluster_params(eps, n)
+
+
+def test_empty_input():
+    assert cluster_episodes(np.array([]), np.array([])).shape == (0,)

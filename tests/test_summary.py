@@ -1,0 +1,85 @@
+import pandas as pd
+import pytest
+
+from geo import schema as s
+from geo.summary import summarise, summarise_totals
+
+
+def _episodes() -> pd.DataFrame:
+    t = pd.Timestamp
+    rows = [
+        # area A: child 1 three times (repeat, screened once), child 2 once
+        ("A", "c1", "male", "14_16", "looked_after", "residential", "other", "missing",
+         t("2020-01-01 10:00"), t("2020-01-02 10:00"), t("2020-01-03 09:00"), "yes", "H01"),
+        ("A", "c1", "male", "14_16", "looked_after", "residential", "other", "absent",
+         t("2020-01-05 10:00"), t("2020-01-05 12:00"), t("2020-01-09 12:00"), "no", "H01"),
+        ("A", "c1", "male", "14_16", "looked_after", "residential", "other", "missing",
+         t("2020-01-07 10:00"), pd.NaT, pd.NaT, "no", "H01"),
+        ("A", "c2", "female", "11_13", "none", "family_home", "host", "missing",
+         t("2020-01-08 10:00"), t("2020-01-08 20:00"), pd.NaT, "unknown", ""),
+        # area B: child 3 twice (repeat, never screened); child 1 once (not repeat in B)
+        ("B", "c3", "female", "17_plus", "child_in_need", "foster", "host", "absent",
+         t("2020-02-01 10:00"), t("2020-02-01 11:00"), t("2020-02-04 11:00"), "no", ""),
+        ("B", "c3", "female", "17_plus", "child_in_need", "foster", "host", "missing",
+         t("2020-02-02 10:00"), t("2020-02-02 11:00"), pd.NaT, "no", ""),
+        ("B", "c1", "male", "14_16", "looked_after", "residential", "other", "missing",
+         t("2020-02-03 10:00"), t("2020-02-03 11:00"), pd.NaT, "yes", ""),
+    ]
+    cols = ["area", s.CHILD_ID, s.SEX, s.AGE_BAND, s.CARE_STATUS, s.PLACEMENT_TYPE,
+            s.PLACED_BY_OTHER_LA, s.CATEGORY, s.MISSING_FROM, s.RETURNED, s.RHI_COMPLETED,
+            s.CE_SCREENING, s.HOTSPOT_ID]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame[s.EPISODE_ID] = [f"E{i}" for i in range(len(frame))]
+    frame[s.RHI_OFFERED] = frame[s.RHI_COMPLETED]
+    frame.loc[3, s.RHI_OFFERED] = pd.Timestamp("2020-01-09")  # offered, never completed
+    frame[s.LOOKED_AFTER] = frame[s.CARE_STATUS].map(
+        lambda c: "looked_after" if c == "looked_after" else "not_looked_after"
+    )
+    return frame
+
+
+def test_counts_by_hand():
+    index = pd.DataFrame({"area": ["A", "B", "C"], "label": ["Area A", "Area B", "Area C"]})
+    table = summarise(_episodes(), ["area"], index).set_index("area")
+    a, b, c = table.loc["A"], table.loc["B"], table.loc["C"]
+    assert list(table.columns[:1]) == ["label"]
+    assert (a["episodes"], a["children"], a["repeat_children"]) == (4, 2, 1)
+    assert (a["repeat_children_3plus"], a["repeat_children_5plus"]) == (1, 0)
+    assert a["episodes_per_child"] == 2.0
+    assert (b["episodes"], b["children"], b["repeat_children"]) == (3, 2, 1)
+    assert (a["episodes_sex_male"], a["episodes_sex_female"]) == (3, 1)
+    assert (a["children_male"], a["children_female"]) == (1, 1)
+    assert (a["episodes_age_14_16"], a["episodes_age_11_13"]) == (3, 1)
+    assert (a["episodes_looked_after"], a["episodes_not_looked_after"]) == (3, 1)
+    assert (a["episodes_placement_residential"], a["episodes_placement_family_home"]) == (3, 1)
+    assert (a["episodes_placed_by_other"], a["children_placed_by_other"]) == (3, 1)
+    assert (a["episodes_category_missing"], a["episodes_category_absent"]) == (3, 1)
+    # RHI: A has 3 returned episodes; completions at +23 h (in time) and +96 h (late)
+    assert (a["episodes_returned"], a["rhi_offered"], a["rhi_completed"]) == (3, 3, 2)
+    assert a["rhi_completed_within_72h"] == 1
+    assert a["rhi_completed_within_72h_share"] == pytest.approx(1 / 3, abs=1e-3)
+    # B: completion exactly 72 h after return counts as within
+    assert b["rhi_completed_within_72h"] == 1
+    # CE screening of repeat children: c1 in A screened once -> screened; c3 in B never
+    assert (a["repeat_children_ce_screened"], a["repeat_children_ce_not_screened"]) == (1, 0)
+    assert (b["repeat_children_ce_screened"], b["repeat_children_ce_not_screened"]) == (0, 1)
+    assert a["hotspot_episodes"] == 3 and b["hotspot_episodes"] == 0
+    # an area with no episode is kept, all zeros, ratios blank
+    assert c["episodes"] == 0 and c["children"] == 0 and c["label"] == "Area C"
+    assert pd.isna(c["episodes_per_child"])
+
+
+def test_totals_count_children_once_across_areas():
+    totals = summarise_totals(_episodes(), "All")
+    row = totals.iloc[0]
+    assert row["area"] == "All"
+    assert (row["episodes"], row["children"], row["repeat_children"]) == (7, 3, 2)
+    assert row["repeat_children_ce_screened"] == 1  # c1 yes, c3 no
+
+
+def test_integer_columns_and_order_follow_the_index():
+    index = pd.DataFrame({"area": ["C", "B", "A"]})
+    table = summarise(_episodes(), ["area"], index)
+    assert table["area"].tolist() == ["C", "B", "A"]
+    counts = table.drop(columns=["area", "episodes_per_child", "rhi_completed_within_72h_share"])
+    assert all(str(t) == "int64" for t in counts.dtypes)

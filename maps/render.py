@@ -53,8 +53,10 @@ def class_breaks(values: Sequence[float] | np.ndarray, k: int = 5) -> list[int]:
     positive = np.sort(arr[arr > 0])
     if len(positive) == 0:
         return []
-    qs = np.quantile(positive, np.linspace(0, 1, k + 1)[1:], method="higher")
-    return sorted({int(np.ceil(q)) for q in qs})
+    n = len(positive)
+    # the i-th k-quantile by the inverted CDF, in integer arithmetic (no float rounding)
+    picks = [positive[(i * n + k - 1) // k - 1] for i in range(1, k + 1)]
+    return sorted({int(np.ceil(q)) for q in picks})
 
 
 def _class_of(value: float, breaks: Sequence[int]) -> int:

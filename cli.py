@@ -212,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except HotspotError as exc:
-        message = textwrap.fill(str(exc), width=100, break_on_hyphens=False)
+        message = textwrap.fill(
+            str(exc), width=100, break_on_hyphens=False, break_long_words=False
+        )
         print(f"hotspots: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -41,7 +41,7 @@ def sha256(path: Path) -> str:
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, lineterminator="\n", float_format="%.6f", encoding="utf-8")
+    frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
     return path
 
 

@@ -115,6 +115,8 @@ def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
     )
     m.options["max_zoom"] = 18
     m.options["min_zoom"] = 7
+    m.options["zoom_snap"] = 0.25  # fit the whole area, not the nearest whole zoom level
+    m.options["zoom_delta"] = 0.5
     m.fit_bounds([[miny, minx], [maxy, maxx]])
 
     ward_table = result.localities["ward"].set_index(s.WARD_CODE)

@@ -65,7 +65,8 @@ def test_point_on_shared_boundary_goes_to_the_lowest_code_whatever_the_order(war
             break
     assert shared is not None
     lon, lat, expected = shared
-    for frame in (wards, wards.iloc[::-1].reset_index(drop=True), wards.sample(frac=1, random_state=3)):
+    shuffled = wards.sample(frac=1, random_state=3)
+    for frame in (wards, wards.iloc[::-1].reset_index(drop=True), shuffled):
         got = locate_points(np.array([lon]), np.array([lat]), frame)
         assert frame.iloc[got[0]][s.WARD_CODE] == expected
 
@@ -85,7 +86,9 @@ def test_wards_must_be_wgs84(wards):
         locate_points(np.array([0.0]), np.array([0.0]), wards.to_crs(s.BNG))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     kinds=st.lists(
         st.sampled_from(["in", "out", "dup", "nodate", "noloc", "badcoord", "swapped"]),

@@ -6,7 +6,7 @@ from geo import schema as s
 from geo.episodes import read_table
 from geo.pipeline import analyse
 from maps.offline import find_external_urls
-from maps.render import MapContext, class_breaks, render_map, write_map
+from maps.render import MapContext, class_breaks, write_map
 from tests.browser import assert_offline_clean, hover_path, open_map
 from tests.conftest import BANBURY, episode
 
@@ -75,7 +75,7 @@ def test_class_breaks(values, expected):
 
 @pytest.mark.browser
 def test_map_works_offline_in_chromium(page, written_map, tmp_path):
-    path, result = written_map
+    path, _ = written_map
     name = open_map(page, path)
     assert_offline_clean(page)
     n_paths = page.evaluate(f"""() => {{

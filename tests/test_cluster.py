@@ -71,7 +71,7 @@ def test_weighted_distinct_locations_equal_dbscan_on_every_episode(points, eps, 
 def test_labels_ordered_by_size_and_independent_of_input_order():
     rng = np.random.default_rng(4)
     big = rng.normal(0, 30, (40, 2))
-    small = [*rng.normal(0, 30, (12, 2)), 3000, 0]
+    small = rng.normal(0, 30, (12, 2)) + np.array([3000.0, 0.0])
     noise = rng.uniform(-20000, 20000, (15, 2))
     xy = np.vstack([small, noise, big])
     labels = cluster_episodes(xy[:, 0], xy[:, 1], eps_m=250, min_samples=5)

@@ -33,3 +33,7 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+
+# Benchmarks: 10k, 100k and 1M episodes, ours vs the naive pipeline and the pandas floor.
+bench: setup
+	$(BIN)/python benchmarks/bench.py

@@ -10,7 +10,6 @@ either, as in DBSCAN itself). It is far cheaper: the work grows with distinct lo
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -122,19 +121,19 @@ def hotspot_outlines(
     A hotspot whose locations are all one point, or on one line, has no area; it is drawn as a
     circle or band of `min_width_m` around them so it can be seen and clicked on a map.
     """
-    rows: list[tuple[int, shapely.Geometry]] = []
     member = np.flatnonzero(labels != s.NOISE)
     if len(member) == 0:
         empty = pd.DataFrame({"label": pd.Series([], dtype="int64")})
         return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=s.BNG), crs=s.BNG)
     order = member[np.argsort(labels[member], kind="stable")]
     sorted_labels = labels[order]
-    bounds = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1], True])
-    for start, stop in itertools.pairwise(bounds):
-        idx = order[start:stop]
-        hull = shapely.multipoints(np.column_stack([x[idx], y[idx]])).convex_hull
-        if hull.area == 0:
-            hull = hull.buffer(min_width_m / 2)
-        rows.append((int(sorted_labels[start]), hull))
+    present, dense = np.unique(sorted_labels, return_inverse=True)
+    # one vectorised call: a MultiPoint per hotspot, then their convex hulls
+    multipoints = shapely.multipoints(np.column_stack([x[order], y[order]]), indices=dense)
+    hulls = shapely.convex_hull(multipoints)
+    flat = shapely.area(hulls) == 0
+    if flat.any():
+        hulls[flat] = shapely.buffer(hulls[flat], min_width_m / 2)
+    rows = list(zip(present.astype(int).tolist(), hulls, strict=True))
     frame = pd.DataFrame(rows, columns=["label", "geometry"])
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=s.BNG)

@@ -16,7 +16,7 @@ from geo.areas import AREA_COLUMNS, assign_areas
 from geo.cluster import check_cluster_params, cluster_episodes, hotspot_ids, hotspot_outlines
 from geo.episodes import Table
 from geo.homes import validate_homes
-from geo.summary import summarise, summarise_totals
+from geo.summary import prepare_for_summaries, summarise, summarise_totals
 from geo.validate import Period, validate_episodes
 
 Progress = Callable[[str], None]
@@ -140,7 +140,7 @@ def analyse(
         done("homes")
 
     step("tables", "Summarising localities and hotspots")
-    mapped = episodes[mapped_mask]
+    mapped = prepare_for_summaries(episodes[mapped_mask])
     localities = _localities(mapped, wards)
     totals = summarise_totals(mapped, "All areas")
     hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m)

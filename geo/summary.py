@@ -24,6 +24,11 @@ import pandas as pd
 from geo import schema as s
 
 RHI_HOURS = 72
+CHILD_CODE = "_child_code"
+CATEGORY_COLUMNS = (
+    s.SEX, s.AGE_BAND, s.LOOKED_AFTER, s.CARE_STATUS, s.PLACEMENT_TYPE, s.PLACED_BY_OTHER_LA,
+    s.CATEGORY, s.LPA_NAME, s.LAD_CODE, s.LAD_NAME, s.WARD_CODE, s.WARD_NAME, s.HOTSPOT_ID,
+)  # fmt: skip
 
 _BREAKDOWNS: tuple[tuple[str, str, Sequence[str]], ...] = (
     (s.SEX, "episodes_sex", s.SEXES),
@@ -57,91 +62,142 @@ def summarise(
         Grouping columns, e.g. ``["lpa_name"]`` or ``["ward_code"]``.
     index
         Every group that must appear (zero rows included), with `keys` and any descriptive
-        columns (names) to keep in front. Groups not in `index` are dropped.
+        columns (names) to keep in front, in the order wanted. Groups not in `index` are
+        dropped. Without it, every group present is kept, sorted by `keys`.
 
     Returns
     -------
     pandas.DataFrame
-        One row per group, integer counts and a few ratios, in the order of `index`.
+        One row per group, integer counts and a few ratios.
+
+    Notes
+    -----
+    Everything is counted with integer codes and `numpy.bincount` (one factorisation per
+    column), so a million episodes take well under a second per table.
     """
     keys = list(keys)
-    ep = episodes
-    grouped = ep.groupby(keys, sort=True, dropna=False)
-    table = pd.DataFrame({"episodes": grouped.size()})
-    per_child = ep.groupby([*keys, s.CHILD_ID], sort=True).size().rename("n")
-    child_groups = per_child.groupby(level=list(range(len(keys))))
-    table["children"] = child_groups.size()
-    levels = list(range(len(keys)))
-    table["repeat_children"] = (per_child >= 2).groupby(level=levels).sum()
-    table["repeat_children_3plus"] = (per_child >= 3).groupby(level=levels).sum()
-    table["repeat_children_5plus"] = (per_child >= 5).groupby(level=levels).sum()
+    if index is None:
+        groups = episodes[keys].drop_duplicates().astype(str).sort_values(keys)
+        groups = groups.reset_index(drop=True)
+    else:
+        groups = index[keys].reset_index(drop=True)
+    n_groups = len(groups)
+    g = _group_codes(episodes, keys, groups)
+    keep = g >= 0
+    ep = episodes.loc[keep]
+    g = g[keep]
+    columns: dict[str, np.ndarray] = {}
+
+    def count(weights: np.ndarray | None = None, codes: np.ndarray = g) -> np.ndarray:
+        return np.bincount(codes, weights=weights, minlength=n_groups).astype(np.int64)
+
+    columns["episodes"] = count()
+    child = (
+        ep[CHILD_CODE].to_numpy(dtype=np.int64)
+        if CHILD_CODE in ep.columns
+        else pd.factorize(ep[s.CHILD_ID].astype(str))[0].astype(np.int64)
+    )
+    n_child = int(child.max()) + 1 if len(child) else 1
+    pair, first, per_pair = np.unique(g * n_child + child, return_index=True, return_counts=True)
+    pair_g = pair // n_child
+    columns["children"] = count(codes=pair_g)
+    for threshold, name in ((2, ""), (3, "_3plus"), (5, "_5plus")):
+        columns[f"repeat_children{name}"] = count(
+            (per_pair >= threshold).astype(float), codes=pair_g
+        )
 
     for column, prefix, values in _BREAKDOWNS:
-        counts = ep.groupby([*keys, column], sort=True).size().unstack(column, fill_value=0)
-        for value in values:
-            name = _breakdown_name(column, prefix, value)
-            table[name] = counts[value] if value in counts.columns else 0
+        codes = _codes(ep[column], values)
+        k = len(values)
+        valid = codes >= 0
+        table = np.bincount(
+            g[valid] * k + codes[valid], minlength=n_groups * k
+        ).reshape(n_groups, k)
+        for j, value in enumerate(values):
+            columns[_breakdown_name(column, prefix, value)] = table[:, j].astype(np.int64)
 
-    sex_children = (
-        ep.drop_duplicates([*keys, s.CHILD_ID])
-        .groupby([*keys, s.SEX], sort=True)
-        .size()
-        .unstack(s.SEX, fill_value=0)
-    )
-    for value in ("male", "female"):
-        table[f"children_{value}"] = sex_children[value] if value in sex_children.columns else 0
-    other = ep[ep[s.PLACED_BY_OTHER_LA] == "other"]
-    table["children_placed_by_other"] = other.groupby(keys)[s.CHILD_ID].nunique()
+    # children by sex: the sex recorded on each child's first episode in the group
+    sex_first = _codes(ep[s.SEX], s.SEXES)[first]
+    for j, value in enumerate(("male", "female")):
+        columns[f"children_{value}"] = count((sex_first == j).astype(float), codes=pair_g)
+    other = _codes(ep[s.PLACED_BY_OTHER_LA], ("host", "other", "unknown")) == 1
+    other_pairs = np.unique(g[other] * n_child + child[other])
+    columns["children_placed_by_other"] = count(codes=other_pairs // n_child)
 
     returned = ep[s.RETURNED]
-    offered = ep[s.RHI_OFFERED].notna()
-    completed = ep[s.RHI_COMPLETED].notna()
-    within = completed & returned.notna() & (
-        ep[s.RHI_COMPLETED] - returned <= pd.Timedelta(hours=RHI_HOURS)
+    completed = ep[s.RHI_COMPLETED]
+    within = (
+        completed.notna()
+        & returned.notna()
+        & (completed - returned <= pd.Timedelta(hours=RHI_HOURS))
     )
-    flags = pd.DataFrame(
-        {
-            "episodes_returned": returned.notna(),
-            "rhi_offered": offered,
-            "rhi_completed": completed,
-            "rhi_completed_within_72h": within,
-            "hotspot_episodes": ep[s.HOTSPOT_ID].astype(str) != ""
-            if s.HOTSPOT_ID in ep.columns
-            else False,
-        },
-        index=ep.index,
+    in_spot = (
+        _codes(ep[s.HOTSPOT_ID], ("",)) != 0
+        if s.HOTSPOT_ID in ep.columns
+        else np.zeros(len(ep), dtype=bool)
     )
-    flags[keys] = ep[keys]
-    table = table.join(flags.groupby(keys, sort=True).sum().astype("int64"))
+    for name, flag in (
+        ("episodes_returned", returned.notna().to_numpy()),
+        ("rhi_offered", ep[s.RHI_OFFERED].notna().to_numpy()),
+        ("rhi_completed", completed.notna().to_numpy()),
+        ("rhi_completed_within_72h", within.to_numpy()),
+        ("hotspot_episodes", in_spot),
+    ):
+        columns[name] = count(flag.astype(float))
 
-    screened = (
-        ep.assign(_ce=(ep[s.CE_SCREENING] == "yes"))
-        .groupby([*keys, s.CHILD_ID], sort=True)
-        .agg(n=(s.EPISODE_ID, "size"), ce=("_ce", "any"))
+    # CE screening of repeat children: screened if any of their episodes in the group says so
+    screened = _codes(ep[s.CE_SCREENING], ("yes",)) == 0
+    pair_of_row = np.searchsorted(pair, g * n_child + child)
+    pair_screened = np.bincount(pair_of_row, weights=screened, minlength=len(pair)) > 0
+    repeat = per_pair >= 2
+    columns["repeat_children_ce_screened"] = count(
+        (repeat & pair_screened).astype(float), codes=pair_g
     )
-    repeat = screened[screened["n"] >= 2]
-    rep_groups = repeat.groupby(level=levels)
-    table["repeat_children_ce_screened"] = rep_groups["ce"].sum()
-    table["repeat_children_ce_not_screened"] = rep_groups["ce"].size() - rep_groups["ce"].sum()
+    columns["repeat_children_ce_not_screened"] = count(
+        (repeat & ~pair_screened).astype(float), codes=pair_g
+    )
 
-    if index is not None:
-        if len(keys) > 1:
-            wanted: pd.Index = pd.MultiIndex.from_frame(index[keys])
-        else:
-            wanted = pd.Index(index[keys[0]])
-        table = table.reindex(wanted)
-    table = table.fillna(0)
-    count_cols = list(table.columns)
-    table[count_cols] = table[count_cols].astype("int64")
-    table["episodes_per_child"] = _ratio(table["episodes"], table["children"])
-    table["rhi_completed_within_72h_share"] = _ratio(
-        table["rhi_completed_within_72h"], table["episodes_returned"]
+    out = pd.DataFrame(columns)
+    out["episodes_per_child"] = _ratio(out["episodes"], out["children"])
+    out["rhi_completed_within_72h_share"] = _ratio(
+        out["rhi_completed_within_72h"], out["episodes_returned"]
     )
-    table = table.reset_index()
-    if index is not None:
-        extra = [c for c in index.columns if c not in keys]
-        table = index[[*keys, *extra]].reset_index(drop=True).merge(table, on=keys, how="left")
-    return table
+    front = (index if index is not None else groups).reset_index(drop=True)
+    extra = [c for c in front.columns if c not in keys]
+    return pd.concat([front[[*keys, *extra]], out], axis=1)
+
+
+def _codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Integer codes of `values` in `categories` (-1: not one of them); fast for categoricals."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = values.cat.categories.astype(str)
+        lookup = pd.Index(list(categories)).get_indexer(cats)
+        raw = values.cat.codes.to_numpy(dtype=np.int64)
+        return np.where(raw >= 0, lookup[raw], -1)
+    return np.asarray(pd.Index(list(categories)).get_indexer(values.astype(str)), dtype=np.int64)
+
+
+def _group_codes(episodes: pd.DataFrame, keys: list[str], groups: pd.DataFrame) -> np.ndarray:
+    """For each episode, the position of its group in `groups` (-1: not there)."""
+    if len(keys) == 1:
+        return _codes(episodes[keys[0]], groups[keys[0]].astype(str).tolist())
+    group_index = pd.MultiIndex.from_frame(groups.astype(str))
+    row_keys = pd.MultiIndex.from_frame(episodes[keys].astype(str))
+    return np.asarray(group_index.get_indexer(row_keys), dtype=np.int64)
+
+
+def prepare_for_summaries(episodes: pd.DataFrame) -> pd.DataFrame:
+    """A copy with categorical columns and integer child codes, so every table is fast.
+
+    Summaries of the same frame (LPA, district, ward, hotspot, totals) then share one
+    factorisation per column instead of one per table.
+    """
+    out = episodes.copy()
+    for column in (*CATEGORY_COLUMNS, s.CE_SCREENING):
+        if column in out.columns and not isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(str).astype("category")
+    out[CHILD_CODE] = pd.factorize(out[s.CHILD_ID].astype(str))[0]
+    return out
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:

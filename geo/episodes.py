@@ -12,9 +12,10 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
@@ -23,7 +24,11 @@ from geo.schema import ROW_NUMBER
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _XLSX_MAGIC = b"PK\x03\x04"
-_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"  # OLE2: .xls, and password-protected .xlsx
+_XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+_FILE_ROW_NUMBER = "file_row_number"
+_SEP_LINE = re.compile(r"\"?sep=([,;\t|])\"?[ \t]*(?:\r\n|\n|\r)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def normalise_header(name: object) -> str:
     >>> normalise_header(" Missing-From ")
     'missing_from'
     """
-    text = str(name).replace("\ufeff", "").strip().lower()
+    text = str(name).replace("\ufeff", "").replace("\u200b", "").strip().lower()
     return re.sub(r"[\s\-]+", "_", text)
 
 
@@ -79,17 +84,20 @@ def read_table(path: str | Path, *, sheet: str | None = None, what: str = "episo
     Parameters
     ----------
     path
-        CSV (UTF-8, UTF-8 with BOM, UTF-16 with BOM, or Windows-1252 as Excel exports it;
-        comma, semicolon, tab or pipe delimited) or XLSX workbook.
+        CSV (UTF-8, UTF-8 with BOM, UTF-16, or Windows-1252 as Excel exports it; comma,
+        semicolon, tab or pipe delimited) or XLSX workbook. The format is decided by the
+        content (an XLSX is a ZIP archive), not only by the file name.
     sheet
-        Worksheet name for XLSX (default: the first sheet).
+        Worksheet name for XLSX (default: the first sheet). Matched exactly, else ignoring
+        case and surrounding spaces.
     what
         What the file is, for messages ("episodes", "homes register").
 
     Raises
     ------
     InputError
-        The file is missing, empty, unreadable, not a table, or has duplicate headers.
+        The file is missing, empty, unreadable, not a table, has duplicate or blank headers,
+        or a row with more cells than the header.
     """
     path = Path(path)
     if not path.exists():
@@ -100,14 +108,23 @@ def read_table(path: str | Path, *, sheet: str | None = None, what: str = "episo
         with path.open("rb") as fh:
             head = fh.read(8)
     except OSError as exc:
-        msg = f"The {what} file {path} cannot be read: {exc.strerror}."
+        msg = f"The {what} file {path} cannot be read: {exc.strerror or exc}."
         raise InputError(msg, path=path) from exc
-    if head.startswith(_XLSX_MAGIC) or path.suffix.lower() in {".xlsx", ".xlsm"}:
-        return _read_xlsx(path, sheet=sheet, what=what)
-    if head.startswith(_XLS_MAGIC) or path.suffix.lower() == ".xls":
+    suffix = path.suffix.lower()
+    if head.startswith(_XLS_MAGIC):
         raise InputError(
-            f"The {what} file {path} is an old Excel .xls workbook, which is not supported. "
-            "Open it in Excel and save it as .xlsx or as CSV (UTF-8).",
+            f"The {what} file {path} is an old Excel .xls workbook (or a password-protected "
+            "workbook), which is not supported. Open it in Excel, remove any password and save "
+            "it as .xlsx or as CSV (UTF-8).",
+            path=path,
+        )
+    if head.startswith(_XLSX_MAGIC):
+        return _read_xlsx(path, sheet=sheet, what=what)
+    if suffix in _XLSX_SUFFIXES:
+        raise InputError(
+            f"The {what} file {path} is named {suffix} but is not an XLSX workbook (an .xlsx "
+            "file is a ZIP archive; this one is damaged or is another kind of file). Open it in "
+            "Excel and save it again as .xlsx, or export it as CSV (UTF-8).",
             path=path,
         )
     if sheet is not None:
@@ -116,47 +133,76 @@ def read_table(path: str | Path, *, sheet: str | None = None, what: str = "episo
             "workbook.",
             path=path,
         )
-    return _read_csv(path, what=what)
+    table = _read_csv(path, what=what)
+    if suffix == ".xls":  # some systems export delimited text under an Excel name
+        name = _DELIMITER_NAMES.get(table.delimiter or ",", "comma")
+        note = f"the file is named .xls but is a text file; read as {name}-separated text"
+        table = replace(table, notes=(note, *table.notes))
+    return table
+
+
+def _binary(path: Path, what: str) -> InputError:
+    return InputError(
+        f"The {what} file {path} is not a text CSV file (it contains binary data). "
+        "Expected a CSV file or an XLSX workbook.",
+        path=path,
+    )
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` when the bytes look like mostly-ASCII UTF-16 text."""
+    sample = sample[: len(sample) - len(sample) % 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
 
 
 def _decode(raw: bytes, path: Path, what: str) -> tuple[str, str]:
     if raw.startswith(b"\xef\xbb\xbf"):
         try:
-            return raw[3:].decode("utf-8"), "utf-8-sig"
+            text, encoding = raw[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"The {what} file {path} starts with a UTF-8 byte-order mark but is not valid "
-                f"UTF-8 (bad byte at position {exc.start}). Save it again as 'CSV UTF-8'.",
+                f"UTF-8 (bad byte at position {exc.start + 3}). Save it again as 'CSV UTF-8'.",
                 path=path,
             ) from exc
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(raw[:4096]):
+        codec = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else None
+        codec = codec or _utf16_without_bom(raw[:4096]) or "utf-16"
         try:
-            return raw.decode("utf-16"), "utf-16"
+            text, encoding = raw.decode(codec), "utf-16"
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"The {what} file {path} looks like UTF-16 but cannot be decoded. "
-                "Save it again as 'CSV UTF-8'.",
+                f"The {what} file {path} looks like UTF-16 but cannot be decoded "
+                f"(bad bytes at position {exc.start}). Save it again as 'CSV UTF-8'.",
                 path=path,
             ) from exc
-    sample = raw[:65536]
-    if b"\x00" in sample:
-        raise InputError(
-            f"The {what} file {path} is not a text CSV file (it contains binary data). "
-            "Expected a CSV file or an XLSX workbook.",
-            path=path,
-        )
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"The {what} file {path} is neither UTF-8 nor Windows-1252 text (byte "
-            f"0x{raw[exc.start]:02x} at position {exc.start}). Save it again as 'CSV UTF-8'.",
-            path=path,
-        ) from exc
+    else:
+        if b"\x00" in raw:
+            raise _binary(path, what)
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            try:
+                text, encoding = raw.decode("cp1252"), "cp1252"
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"The {what} file {path} is neither UTF-8 nor Windows-1252 text (byte "
+                    f"0x{raw[exc.start]:02x} at position {exc.start}). Save it again as "
+                    "'CSV UTF-8'.",
+                    path=path,
+                ) from exc
+    # Text files hold no NULs and few control characters; binary files hold many.
+    sample = text[:65536]
+    if "\x00" in text or len(_CONTROL.findall(sample)) > max(2, len(sample) // 100):
+        raise _binary(path, what)
+    return text, encoding
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -169,52 +215,93 @@ def _read_csv(path: Path, *, what: str) -> Table:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        msg = f"The {what} file {path} cannot be read: {exc.strerror}."
+        msg = f"The {what} file {path} cannot be read: {exc.strerror or exc}."
         raise InputError(msg, path=path) from exc
+    empty = InputError(
+        f"The {what} file {path} is empty. Expected a header row and one row per record.",
+        path=path,
+    )
     if not raw.strip():
+        raise empty
+    text, encoding = _decode(raw, path, what)
+    if not text.strip():
+        raise empty
+    if text.lstrip()[:9].lower().startswith(("<html", "<!doctype", "<table", "<?xml")):
         raise InputError(
-            f"The {what} file {path} is empty. Expected a header row and one row per episode.",
+            f"The {what} file {path} is a web page or XML document, not a CSV file or an XLSX "
+            "workbook. Open it in Excel and save it as .xlsx or as CSV (UTF-8).",
             path=path,
         )
-    text, encoding = _decode(raw, path, what)
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    delimiter = _sniff_delimiter(first_line)
+    notes: tuple[str, ...] = ()
+    hint = _SEP_LINE.match(text)
+    if hint:  # Excel's "sep=;" first line names the delimiter; Excel does not show it as a row
+        delimiter = hint.group(1)
+        text = text[hint.end() :]
+        notes = (f"the first line {hint.group(0).strip()!r} set the delimiter",)
+    else:
+        first_line = next(line for line in text.splitlines() if line.strip())
+        delimiter = _sniff_delimiter(first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    header_row = 0
+    records: list[list[str]] = []
+    count = 0  # records read so far = spreadsheet rows (a quoted line break stays in its row)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            header=None,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL,
-        )
-    except pd.errors.ParserError as exc:
+        for record in reader:
+            count += 1
+            if header is None:
+                if any(cell.strip() for cell in record):
+                    header, header_row = record, count
+                continue
+            records.append(record)
+    except csv.Error as exc:
         raise InputError(
-            f"The {what} file {path} is not a well-formed CSV file: {exc}. Check for unbalanced "
-            "quotes or rows with more cells than the header.",
+            f"The {what} file {path}, row {count + 1}, is not well-formed CSV ({exc}). Check "
+            'for an unbalanced double quote (") in or above that row.',
             path=path,
         ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"The {what} file {path} has no header row.", path=path) from exc
-    # Leading blank lines before the header are skipped by pandas; count them for row numbers.
-    leading = len(text) - len(text.lstrip("\r\n"))
-    offset = text[:leading].count("\n")
-    headers = [str(c) for c in frame.iloc[0]]
-    frame = frame.iloc[1:]
-    frame, original, blank, notes = _finish(frame, headers, path, what, first_row=2 + offset)
+    if header is None:  # only delimiters and blank lines
+        raise empty
+    fixed = _fit_rows(records, len(header), path, what, header_row, where=f"file {path}")
+    frame, original, blank, more = _finish(fixed, header, path, what, first_row=header_row + 1)
+    notes = (*notes, *more)
     if len(frame.columns) == 2 and delimiter == ",":  # row_number + one column
         notes = (*notes, "the header has a single column: is the file really comma-separated?")
     return Table(frame, path, encoding, delimiter, None, original, blank, notes)
+
+
+def _fit_rows(
+    rows: list[list[str]], width: int, path: Path, what: str, header_row: int, *, where: str
+) -> list[list[str]]:
+    """Pad short rows with blanks; refuse a row with a value beyond the last named column."""
+    fixed: list[list[str]] = []
+    for offset, cells in enumerate(rows, start=1):
+        if len(cells) > width:
+            extra = cells[width:]
+            filled = [i for i, v in enumerate(extra) if v.strip()]
+            if filled:
+                col = _column_letter(width + 1 + filled[0])
+                raise InputError(
+                    f"The {what} {where}, row {header_row + offset}, has a value "
+                    f"({extra[filled[0]].strip()!r}) in column {col}, beyond the last named "
+                    f"column (the header has {width} columns). Name that column in the header "
+                    "or remove the value.",
+                    path=path,
+                )
+            cells = cells[:width]
+        elif len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        fixed.append([c.strip() for c in cells])
+    return fixed
 
 
 def _cell_to_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        if value.hour == value.minute == value.second == 0 and value.microsecond == 0:
+        if value.microsecond:  # Excel stores times as fractions of a day: round to the second
+            value = (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
+        if value.hour == value.minute == value.second == 0:
             return value.strftime("%Y-%m-%d")
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
@@ -231,78 +318,80 @@ def _cell_to_text(value: object) -> str:
 
 
 def _read_xlsx(path: Path, *, sheet: str | None, what: str) -> Table:
-    import zipfile
-
     from openpyxl import load_workbook
 
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InputError(
-            f"The {what} file {path} is not a readable XLSX workbook ({exc}). "
-            "Expected an .xlsx file saved by Excel, or a CSV file.",
+    def unreadable(exc: Exception) -> InputError:
+        return InputError(
+            f"The {what} file {path} is not a readable XLSX workbook ({type(exc).__name__}: "
+            f"{exc}). Expected an .xlsx file saved by Excel, or a CSV file.",
             path=path,
-        ) from exc
+        )
+
+    notes: list[str] = []
+    if path.suffix.lower() not in _XLSX_SUFFIXES:
+        notes.append(f"the file is named {path.suffix or '(no suffix)'} but is an XLSX workbook")
     try:
-        names = list(wb.sheetnames)
-        notes: list[str] = []
-        if sheet is None:
-            chosen = names[0]
-            if len(names) > 1:
-                notes.append(
-                    f"the workbook has {len(names)} sheets ({', '.join(names)}); read the first, "
-                    f"{chosen!r}. Use --sheet to choose another."
-                )
-        else:
-            matches = [n for n in names if n == sheet] or [
-                n for n in names if n.strip().lower() == sheet.strip().lower()
-            ]
-            if not matches:
-                raise InputError(
-                    f"The {what} workbook {path} has no sheet named {sheet!r}. "
-                    f"Sheets found: {', '.join(repr(n) for n in names)}.",
-                    path=path,
-                )
-            chosen = matches[0]
-        ws = wb[chosen]
-        rows: Iterable[Sequence[object]] = ws.iter_rows(values_only=True)
-        header: list[str] | None = None
-        header_row = 0
-        data: list[list[str]] = []
-        for index, row in enumerate(rows, start=1):
-            cells = [_cell_to_text(v) for v in row]
-            if header is None:
-                if any(cells):
-                    header = cells
-                    header_row = index
-                continue
-            data.append(cells)
-    finally:
-        wb.close()
+        fh = path.open("rb")
+    except OSError as exc:
+        msg = f"The {what} file {path} cannot be read: {exc.strerror or exc}."
+        raise InputError(msg, path=path) from exc
+    with fh:
+        try:
+            # A file object, not the path: openpyxl would refuse a workbook named .csv.
+            wb = load_workbook(fh, read_only=True, data_only=True)
+        except Exception as exc:  # any failure to parse the user's file is a user error
+            raise unreadable(exc) from exc
+        try:
+            names = [ws.title for ws in wb.worksheets]
+            if not names:
+                raise InputError(f"The {what} workbook {path} has no worksheets.", path=path)
+            if sheet is None:
+                chosen = names[0]
+                if len(names) > 1:
+                    notes.append(
+                        f"the workbook has {len(names)} sheets ({', '.join(names)}); read the "
+                        f"first, {chosen!r}. Use --sheet to choose another."
+                    )
+            else:
+                matches = [n for n in names if n == sheet] or [
+                    n for n in names if n.strip().lower() == sheet.strip().lower()
+                ]
+                if not matches:
+                    raise InputError(
+                        f"The {what} workbook {path} has no sheet named {sheet!r}. "
+                        f"Sheets found: {', '.join(repr(n) for n in names)}.",
+                        path=path,
+                    )
+                chosen = matches[0]
+            ws = wb[chosen]
+            # Some writers record a wrong sheet size; openpyxl would then cut rows silently.
+            ws.reset_dimensions()
+            header: list[str] | None = None
+            header_row = 0
+            data: list[list[str]] = []
+            try:
+                rows: Iterable[Sequence[object]] = ws.iter_rows(values_only=True)
+                for index, row in enumerate(rows, start=1):
+                    cells = [_cell_to_text(v) for v in row]
+                    if header is None:
+                        if any(cells):
+                            header = cells
+                            header_row = index
+                        continue
+                    data.append(cells)
+            except Exception as exc:  # a damaged sheet inside a valid ZIP
+                raise unreadable(exc) from exc
+        finally:
+            wb.close()
     if header is None:
         raise InputError(
             f"The {what} workbook {path}, sheet {chosen!r}, is empty. Expected a header row and "
-            "one row per episode.",
+            "one row per record.",
             path=path,
         )
-    width = len(header)
-    fixed: list[list[str]] = []
-    for cells in data:
-        extra = cells[width:]
-        if any(extra):
-            row_no = header_row + 1 + len(fixed)
-            col = _column_letter(width + 1 + next(i for i, v in enumerate(extra) if v))
-            raise InputError(
-                f"The {what} workbook {path}, sheet {chosen!r}, row {row_no} has a value in "
-                f"column {col}, beyond the last named column.",
-                path=path,
-            )
-        cells = cells[:width] + [""] * max(0, width - len(cells))
-        fixed.append(cells)
-    frame = pd.DataFrame(fixed, columns=range(width), dtype=str)
-    if frame.empty:
-        frame = pd.DataFrame({i: pd.Series([], dtype=str) for i in range(width)})
-    frame, original, blank, more = _finish(frame, header, path, what, first_row=header_row + 1)
+    where = f"workbook {path}, sheet {chosen!r}"
+    fixed = _fit_rows(data, len(header), path, what, header_row, where=where)
+    frame, original, blank, more = _finish(fixed, header, path, what, first_row=header_row + 1)
     return Table(frame, path, "xlsx", None, chosen, original, blank, (*notes, *more))
 
 
@@ -315,45 +404,56 @@ def _column_letter(n: int) -> str:
 
 
 def _finish(
-    frame: pd.DataFrame, headers: list[str], path: Path, what: str, *, first_row: int
+    rows: list[list[str]], headers: list[str], path: Path, what: str, *, first_row: int
 ) -> tuple[pd.DataFrame, dict[str, str], int, tuple[str, ...]]:
-    """Normalise headers, refuse blank or duplicate ones, drop blank rows, add `row_number`."""
+    """Normalise headers, refuse blank or duplicate ones, drop blank rows, add `row_number`.
+
+    `rows` are stripped cells, each as wide as `headers`; `first_row` is the spreadsheet row of
+    the first of them.
+    """
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
     original: dict[str, str] = {}
-    normalised: list[str] = []
+    letters: dict[str, str] = {}
+    kept: dict[str, int] = {}
+    notes: list[str] = []
     for position, raw in enumerate(headers, start=1):
         name = normalise_header(raw)
+        letter = _column_letter(position)
         if name == "":
-            if (frame.iloc[:, position - 1] == "").all():
-                normalised.append(f"__blank_{position}")  # an empty trailing column: ignored
-                continue
+            values = columns[position - 1]
+            first = next((i for i, v in enumerate(values) if v), None)
+            if first is None:
+                continue  # an empty column with no name: ignored
             raise InputError(
-                f"The {what} file {path} has a blank column header (column "
-                f"{_column_letter(position)}) above cells that hold values. "
-                "Every column needs a name.",
+                f"The {what} file {path} has a blank column header (column {letter}) above "
+                f"cells that hold values (row {first_row + first}: {values[first]!r}). Every "
+                "column needs a name.",
                 path=path,
             )
+        if name == ROW_NUMBER:  # reserved for the spreadsheet row we add
+            notes.append(
+                f"column {letter} ({str(raw).strip()!r}) was renamed `{_FILE_ROW_NUMBER}`: "
+                f"`{ROW_NUMBER}` is the spreadsheet row counted by this tool"
+            )
+            name = _FILE_ROW_NUMBER
         if name in original:
             raise InputError(
-                f"The {what} file {path} has two columns that both mean {name!r} "
-                f"({original[name]!r} and {raw!r}). Remove or rename one of them.",
+                f"The {what} file {path} has two columns that both mean {name!r}: column "
+                f"{letters[name]} ({original[name].strip()!r}) and column {letter} "
+                f"({str(raw).strip()!r}). Headers are matched ignoring case, spaces and '-'. "
+                "Remove or rename one of them.",
                 path=path,
             )
-        original[name] = raw
-        normalised.append(name)
-    frame = frame.copy()
-    frame.columns = normalised
-    frame = frame[[c for c in normalised if not c.startswith("__blank_")]]
-    frame = frame.fillna("").astype(str)
-    for col in frame.columns:
-        frame[col] = frame[col].str.strip()
-    row_numbers = pd.RangeIndex(first_row, first_row + len(frame))
-    blank = 0
-    if len(frame.columns):
-        nonblank = (frame != "").any(axis=1).to_numpy()
-        if not nonblank.all():
-            blank = int((~nonblank).sum())
-            frame = frame.loc[nonblank]
-            row_numbers = row_numbers[nonblank]
-    frame.insert(0, ROW_NUMBER, row_numbers.to_numpy())
-    frame = frame.reset_index(drop=True)
-    return frame, original, blank, ()
+        original[name] = str(raw)
+        letters[name] = letter
+        kept[name] = position - 1
+    row_numbers = np.arange(first_row, first_row + len(rows), dtype="int64")
+    nonblank = np.fromiter((any(r) for r in rows), dtype=bool, count=len(rows))
+    blank = int(len(rows) - nonblank.sum())
+    data: dict[str, object] = {ROW_NUMBER: row_numbers[nonblank]}
+    for name, i in kept.items():
+        values = np.array(columns[i], dtype=object) if rows else np.array([], dtype=object)
+        data[name] = pd.Series(values[nonblank], dtype="str")
+    frame = pd.DataFrame(data)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame, original, blank, tuple(notes)

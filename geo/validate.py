@@ -9,6 +9,7 @@ becomes ``unknown`` and the row's `warnings` says why.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -20,52 +21,88 @@ from geo import schema as s
 from geo.episodes import Table
 from geo.errors import InputError, ParameterError
 
-_ISO = re.compile(
-    r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
-    r"(?:[T ](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
+_TIME = (
+    r"(?:(?:T|\s+)(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<f>\d{1,9}))?)?"
+    r"%s)?"
 )
-_UK = re.compile(
-    r"^(?P<d>\d{1,2})[/.\-](?P<m>\d{1,2})[/.\-](?P<y>\d{4})"
-    r"(?:[T ](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
+# Year first: ISO 8601 (2020-01-31, 2020-01-31T14:05:00+01:00); also 2020/01/31 and 2020.01.31,
+# which are just as unambiguous. A UTC offset is allowed after a time, as ISO 8601 writes it.
+_YEAR_FIRST = re.compile(
+    r"(?P<y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
+    + _TIME % r"(?:\s*(?P<tz>Z|[+-]\d{2}(?::?\d{2})?))?"
 )
-_TWO_DIGIT_YEAR = re.compile(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(?:\s|$)")
+# UK day-first: 31/01/2020, 31-01-2020, 31.01.2020, optionally with a time.
+_DAY_FIRST = re.compile(
+    r"(?P<d>\d{1,2})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<y>\d{4})" + _TIME % ""
+)
+_TWO_DIGIT_YEAR = re.compile(r"\d{1,2}([-/.])\d{1,2}\1\d{2}(?:[T\s].*)?")
+_YEARS = (1900, 2100)  # a year outside this range is a typo (0202, 2202), not a real episode
 
-_SEX = {
+# Why a date was not accepted (`DateParse.why`), for the audit detail.
+_WHY_TEXT = {
+    "format": "not a date in a recognised format",
+    "two_digit_year": "two-digit years are ambiguous; write the year in full",
+    "no_such_date": "no such date",
+    "no_such_time": "no such time of day",
+    "year_range": f"the year is outside {_YEARS[0]}-{_YEARS[1]}",
+    "month_first": "looks month-first (US style: month/day/year)",
+}
+_DATE_EXPECTED = "expected ISO (2020-01-31 14:05) or UK day-first (31/01/2020 14:05)"
+
+
+def _norm(value: str) -> str:
+    """Lower-case, curly quotes straightened, runs of spaces / ``_`` / ``-`` as one space."""
+    value = value.strip().lower().replace("\u2019", "'").replace("\u2018", "'")
+    return re.sub(r"[\s_\-]+", " ", value).strip()
+
+
+def _table(pairs: dict[str, str]) -> dict[str, str]:
+    return {_norm(k): v for k, v in pairs.items()}
+
+
+_SEX = _table({
     "m": "male", "male": "male", "1": "male", "boy": "male",
     "f": "female", "female": "female", "2": "female", "girl": "female",
     "u": "unknown", "unknown": "unknown", "9": "unknown", "0": "unknown",
     "not known": "unknown", "other": "unknown", "": "unknown",
-}  # fmt: skip
-_CARE = {
-    "looked_after": "looked_after", "looked after": "looked_after", "lac": "looked_after",
-    "cla": "looked_after", "cic": "looked_after", "child_in_need": "child_in_need",
-    "child in need": "child_in_need", "cin": "child_in_need",
-    "child_protection": "child_protection", "child protection": "child_protection",
-    "cp": "child_protection", "cpp": "child_protection", "none": "none", "no": "none",
-    "unknown": "unknown", "": "unknown",
-}  # fmt: skip
-_PLACEMENT = {
+})  # fmt: skip
+_CARE = _table({
+    "looked_after": "looked_after", "lac": "looked_after", "cla": "looked_after",
+    "cic": "looked_after", "child looked after": "looked_after",
+    "looked after child": "looked_after", "child in care": "looked_after",
+    "child_in_need": "child_in_need", "cin": "child_in_need",
+    "child_protection": "child_protection", "cp": "child_protection",
+    "cpp": "child_protection", "child protection plan": "child_protection",
+    "none": "none", "no": "none", "unknown": "unknown", "not known": "unknown", "": "unknown",
+})  # fmt: skip
+_PLACEMENT = _table({
     "foster": "foster", "fostering": "foster", "foster care": "foster",
-    "foster_care": "foster", "residential": "residential",
-    "children's home": "residential", "childrens home": "residential",
-    "childrens_home": "residential", "children_home": "residential",
-    "semi_independent": "semi_independent", "semi-independent": "semi_independent",
-    "semi independent": "semi_independent", "supported accommodation": "semi_independent",
-    "family_home": "family_home", "family home": "family_home", "home": "family_home",
-    "family": "family_home", "other": "other", "unknown": "unknown", "": "unknown",
-}  # fmt: skip
-_CATEGORY = {
+    "foster carer": "foster", "foster placement": "foster",
+    "residential": "residential", "children's home": "residential",
+    "childrens home": "residential", "children home": "residential",
+    "residential home": "residential", "semi_independent": "semi_independent",
+    "semi independent living": "semi_independent",
+    "supported accommodation": "semi_independent",
+    "family_home": "family_home", "home": "family_home", "family": "family_home",
+    "parents": "family_home", "with parents": "family_home",
+    "other": "other", "unknown": "unknown", "not known": "unknown", "": "unknown",
+})  # fmt: skip
+_CATEGORY = _table({
     "missing": "missing", "m": "missing", "absent": "absent", "a": "absent",
     "away": "absent", "unknown": "unknown", "": "unknown",
-}  # fmt: skip
-_RISK = {
-    "high": "high", "medium": "medium", "low": "low", "no_apparent_risk": "no_apparent_risk",
-    "no apparent risk": "no_apparent_risk", "none": "no_apparent_risk",
-    "unknown": "unknown", "": "unknown",
-}  # fmt: skip
+})  # fmt: skip
+_RISK = _table({
+    "high": "high", "high risk": "high", "h": "high",
+    "medium": "medium", "medium risk": "medium", "med": "medium", "m": "medium",
+    "low": "low", "low risk": "low", "l": "low",
+    "no_apparent_risk": "no_apparent_risk", "none": "no_apparent_risk",
+    "no risk": "no_apparent_risk", "nar": "no_apparent_risk",
+    "unknown": "unknown", "not known": "unknown", "": "unknown",
+})  # fmt: skip
 _YES = {"yes", "y", "true", "1", "done", "completed"}
-_NO = {"no", "n", "false", "0", "not done"}
+_NO = {"no", "n", "false", "0", "not done", "not completed"}
+# `placing_authority` values that say the authority is not known (not "another authority").
+_UNKNOWN_AUTHORITY = {"", "unknown", "not known", "n/a", "na", "none", "not recorded", "-"}
 
 # Great Britain and its waters, generously: anything beyond cannot be a British address.
 _GB_LAT = (49.0, 61.5)
@@ -137,60 +174,108 @@ class DateParse:
     invalid: pd.Series  # bool: non-blank and not a valid ISO / UK day-first date
     month_first: pd.Series  # bool: only valid when read month-first (e.g. 01/31/2020)
     day_first_only: pd.Series  # bool: unambiguous day-first (first number > 12)
+    why: pd.Series | None = None  # str: why an invalid value was refused (a `_WHY_TEXT` key)
+
+
+_MONTH_FIRST, _DAY_FIRST_ONLY = 1, 2
+
+
+def _parse_one(value: str) -> tuple[dt.datetime | None, dt.timedelta | None, str, int]:
+    """(naive date-time, UTC offset or None, why refused, flags) for one non-blank value."""
+    flags = 0
+    match = _YEAR_FIRST.fullmatch(value)
+    if match is None:
+        match = _DAY_FIRST.fullmatch(value)
+        if match is None:
+            why = "two_digit_year" if _TWO_DIGIT_YEAR.fullmatch(value) else "format"
+            return None, None, why, 0
+        first, second = int(match["d"]), int(match["m"])
+        if first > 12 and second <= 12:
+            flags = _DAY_FIRST_ONLY
+        elif first <= 12 and second > 12:
+            flags = _MONTH_FIRST
+    year, month, day = int(match["y"]), int(match["m"]), int(match["d"])
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        return None, None, "month_first" if flags == _MONTH_FIRST else "no_such_date", flags
+    if not _YEARS[0] <= year <= _YEARS[1]:
+        return None, None, "year_range", flags
+    hour, minute, second = (int(match[k] or 0) for k in ("H", "M", "S"))
+    if hour > 23 or minute > 59 or second > 59:
+        return None, None, "no_such_time", flags
+    micro = int((match["f"] or "0")[:6].ljust(6, "0"))
+    when = dt.datetime(date.year, date.month, date.day, hour, minute, second, micro)
+    offset = None
+    tz = match.groupdict().get("tz")
+    if tz:
+        if tz == "Z":
+            offset = dt.timedelta(0)
+        else:
+            sign = -1 if tz[0] == "-" else 1
+            digits = tz[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+            if hours > 14 or minutes > 59:
+                return None, None, "no_such_time", flags
+            offset = sign * dt.timedelta(hours=hours, minutes=minutes)
+    return when, offset, "", flags
 
 
 def parse_dates(text: pd.Series) -> DateParse:
     """Parse ISO 8601 and UK day-first date-times; never month-first.
 
     Accepted: ``2020-01-31``, ``2020-01-31 14:05``, ``2020-01-31T14:05:00`` (a ``Z`` or
-    ``+01:00`` offset is converted to UK local time), ``31/01/2020``, ``31/01/2020 14:05``
-    (also with ``-`` or ``.``). Two-digit years are refused as ambiguous.
+    ``+01:00`` offset is converted to UK local time), also year-first with ``/`` or ``.``
+    (``2020/01/31``); ``31/01/2020``, ``31/01/2020 14:05`` (also with ``-`` or ``.``). Refused:
+    two-digit years, month names, impossible dates and times, years outside 1900-2100.
+    A value such as ``01/31/2020`` is flagged `month_first`; ``03/04/2020`` is read day-first.
     """
-    text = text.fillna("").astype(str).str.strip()
-    blank = text == ""
-    result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    iso = text.str.extract(_ISO)
-    uk = text.str.extract(_UK)
-    is_iso = iso["y"].notna()
-    is_uk = uk["y"].notna() & ~is_iso
-    parts = iso.where(is_iso, uk)
-    has = is_iso | is_uk
-    if has.any():
-        sub = parts.loc[has]
-        comp = pd.DataFrame(
-            {
-                "year": sub["y"].astype(int),
-                "month": sub["m"].astype(int),
-                "day": sub["d"].astype(int),
-                "hour": sub["H"].fillna("0").astype(int),
-                "minute": sub["M"].fillna("0").astype(int),
-                "second": sub["S"].fillna("0").astype(int),
-            }
+    codes_all, uniques_all = pd.factorize(text.fillna("").astype(str).to_numpy())
+    stripped = np.array([str(u).strip() for u in uniques_all] + [""], dtype=object)
+    text = pd.Series(stripped[codes_all], index=text.index, dtype=object)
+    n = len(text)
+    blank = (text == "").to_numpy()
+    values = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    why = np.full(n, "", dtype=object)
+    flags = np.zeros(n, dtype=np.int8)
+    filled = np.flatnonzero(~blank)
+    if len(filled):
+        codes, uniques = pd.factorize(text.to_numpy()[filled])
+        parsed = [_parse_one(str(u)) for u in uniques]
+        naive = [p[0] for p in parsed]
+        aware = [i for i, p in enumerate(parsed) if p[0] is not None and p[1] is not None]
+        if aware:  # a UTC offset: convert to UK local time (GMT or BST), then drop the zone
+            utc = pd.DatetimeIndex([parsed[i][0] - parsed[i][1] for i in aware])  # type: ignore[operator]
+            local = utc.tz_localize("UTC").tz_convert("Europe/London").tz_localize(None)
+            for i, when in zip(aware, local, strict=True):
+                naive[i] = when.to_pydatetime()
+        u_values = np.array(
+            [np.datetime64(v, "ns") if v is not None else np.datetime64("NaT") for v in naive],
+            dtype="datetime64[ns]",
         )
-        parsed = pd.to_datetime(comp, errors="coerce")
-        tz = iso["tz"].where(is_iso).loc[has]
-        with_tz = tz.notna()
-        if with_tz.any():
-            aware = pd.to_datetime(
-                text.loc[has][with_tz], utc=True, errors="coerce", format="ISO8601"
-            )
-            parsed.loc[with_tz] = aware.dt.tz_convert("Europe/London").dt.tz_localize(None)
-        result.loc[has] = parsed.astype("datetime64[ns]")
-    invalid = ~blank & result.isna()
-    first = pd.to_numeric(uk["d"], errors="coerce")
-    second = pd.to_numeric(uk["m"], errors="coerce")
-    month_first = is_uk & (second > 12) & (first <= 12)
-    day_first_only = is_uk & (first > 12) & (second <= 12)
+        values[filled] = u_values[codes]
+        why[filled] = np.array([p[2] for p in parsed], dtype=object)[codes]
+        flags[filled] = np.array([p[3] for p in parsed], dtype=np.int8)[codes]
+    index = text.index
+    result = pd.Series(values, index=index, dtype="datetime64[ns]")
     return DateParse(
-        result, blank, invalid, month_first.fillna(False), day_first_only.fillna(False)
+        values=result,
+        blank=pd.Series(blank, index=index),
+        invalid=pd.Series(~blank & np.isnat(values), index=index),
+        month_first=pd.Series(flags == _MONTH_FIRST, index=index),
+        day_first_only=pd.Series(flags == _DAY_FIRST_ONLY, index=index),
+        why=pd.Series(why, index=index, dtype=object),
     )
 
 
 def _lookup(values: pd.Series, table: dict[str, str]) -> tuple[pd.Series, pd.Series]:
-    key = values.fillna("").astype(str).str.strip().str.lower()
-    mapped = key.map(table)
-    bad = mapped.isna()
-    return mapped.fillna("unknown"), bad
+    """Normalise the values of a category column; unrecognised -> ``unknown`` (and flagged)."""
+    codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy())
+    mapped = np.array([table.get(_norm(str(u))) for u in uniques] + [None], dtype=object)
+    out = mapped[codes]  # code -1 (missing) takes the trailing None
+    bad = pd.Series([v is None for v in out], index=values.index, dtype=bool)
+    result = pd.Series(np.where(bad, "unknown", out), index=values.index, dtype=object)
+    return result.astype(str), bad
 
 
 def _age_band(age: pd.Series) -> pd.Series:
@@ -208,10 +293,14 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series("", index=frame.index, dtype=str)
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def check_columns(table: Table, *, what: str = "episodes") -> None:
-    """Refuse a file that lacks the required columns or any location column."""
+    """Refuse a file that lacks the required columns or any location column, or has no rows."""
     cols = set(table.frame.columns) - {s.ROW_NUMBER}
-    found = ", ".join(table.original_headers.values()) or "(none)"
+    found = ", ".join(repr(h.strip()) for h in table.original_headers.values()) or "(none)"
     missing = [c for c in s.REQUIRED_COLUMNS if c not in cols]
     if missing:
         names = ", ".join(f"`{c}`" for c in missing)
@@ -225,8 +314,8 @@ def check_columns(table: Table, *, what: str = "episodes") -> None:
         if (a in cols) != (b in cols):
             have, lack = (a, b) if a in cols else (b, a)
             msg = (
-                f"The {what} file {table.path} has a `{have}` column but no `{lack}` column. "
-                f"Locations need both. Columns found: {found}."
+                f"The {what} file {table.path} has {_article(have)} `{have}` column but no "
+                f"`{lack}` column. Locations need both. Columns found: {found}."
             )
             raise InputError(msg, path=table.path)
     if not any(all(c in cols for c in form) for form in s.LOCATION_FORMS):
@@ -236,7 +325,8 @@ def check_columns(table: Table, *, what: str = "episodes") -> None:
         )
         raise InputError(msg, path=table.path)
     if table.frame.empty:
-        msg = f"The {what} file {table.path} has a header row but no data rows."
+        blank = f" ({table.blank_rows} blank rows were skipped)" if table.blank_rows else ""
+        msg = f"The {what} file {table.path} has a header row but no data rows{blank}."
         raise InputError(msg, path=table.path)
 
 
@@ -265,13 +355,21 @@ class _Audit:
         self.warnings = pd.Series("", index=index, dtype=object)
 
     def reject(self, mask: pd.Series, reason: str, detail: pd.Series | str) -> None:
-        take = mask & (self.reason == "")
+        """Record `reason` for the rows of `mask` that have none yet.
+
+        `detail` is one text for all, or a Series holding (at least) the rows of `mask`.
+        """
+        take = mask.fillna(False).astype(bool) & (self.reason == "")
         if not take.any():
             return
         self.reason[take] = reason
-        self.detail[take] = detail[take] if isinstance(detail, pd.Series) else detail
+        if isinstance(detail, pd.Series):
+            self.detail[take] = detail.reindex(take.index[take.to_numpy()]).to_numpy()
+        else:
+            self.detail[take] = detail
 
     def warn(self, mask: pd.Series, code: str) -> None:
+        mask = mask.fillna(False).astype(bool)
         if not mask.any():
             return
         cur = self.warnings[mask]
@@ -279,7 +377,15 @@ class _Audit:
 
 
 def _describe(column: str, values: pd.Series, expected: str) -> pd.Series:
-    return f"`{column}` = " + values.map(repr) + f": {expected}"
+    return f"`{column}` = " + values.astype(object).map(repr) + f": {expected}"
+
+
+def _date_detail(column: str, text: pd.Series, parse: DateParse, mask: pd.Series) -> pd.Series:
+    """`column` = 'value': why it was refused; what was expected (for the rows of `mask`)."""
+    values = text[mask].astype(object)
+    why = parse.why[mask] if parse.why is not None else pd.Series("format", index=values.index)
+    reasons = why.map(lambda w: _WHY_TEXT.get(w, _WHY_TEXT["format"]))
+    return f"`{column}` = " + values.map(repr) + ": " + reasons + f"; {_DATE_EXPECTED}"
 
 
 def validate_episodes(
@@ -333,51 +439,54 @@ def validate_episodes(
             dup,
             "duplicate_episode_id",
             "`episode_id` "
-            + episode_id.map(repr)
+            + episode_id[dup].astype(object).map(repr)
             + " already used in row "
-            + first_row.astype(str),
+            + first_row[dup].astype(str),
         )
     audit.reject(child_id == "", "missing_child_id", "`child_id` is blank")
 
     # --- dates -----------------------------------------------------------------------------
-    start = parse_dates(raw[s.MISSING_FROM])
+    start_text = _col(raw, s.MISSING_FROM)
+    start = parse_dates(start_text)
     _refuse_month_first(table, s.MISSING_FROM, start)
     audit.reject(start.blank, "missing_date", "`missing_from` is blank")
-    expected = "expected ISO (2020-01-31 14:05) or UK day-first (31/01/2020 14:05)"
-    start_detail = _describe(s.MISSING_FROM, raw[s.MISSING_FROM], expected)
-    two_digit = raw[s.MISSING_FROM].str.match(_TWO_DIGIT_YEAR)
-    start_detail[two_digit] = start_detail[two_digit] + " (two-digit years are ambiguous)"
-    start_detail[start.month_first] = _describe(
-        s.MISSING_FROM, raw[s.MISSING_FROM], "looks month-first; expected day-first"
+    audit.reject(
+        start.invalid,
+        "invalid_date",
+        _date_detail(s.MISSING_FROM, start_text, start, start.invalid),
     )
-    audit.reject(start.invalid, "invalid_date", start_detail)
     out[s.MISSING_FROM] = start.values
 
     ret_text = _col(raw, s.RETURNED)
     ret = parse_dates(ret_text)
     if s.RETURNED in raw.columns:
         _refuse_month_first(table, s.RETURNED, ret)
-    audit.reject(ret.invalid, "invalid_date", _describe(s.RETURNED, ret_text, expected))
+    audit.reject(ret.invalid, "invalid_date", _date_detail(s.RETURNED, ret_text, ret, ret.invalid))
     before = ret.values.notna() & start.values.notna() & (ret.values < start.values)
-    audit.reject(
-        before,
-        "returned_before_missing",
-        "`returned` "
-        + ret_text.map(repr)
-        + " is before `missing_from` "
-        + raw[s.MISSING_FROM].map(repr),
-    )
+    if before.any():
+        audit.reject(
+            before,
+            "returned_before_missing",
+            "`returned` "
+            + ret_text[before].astype(object).map(repr)
+            + " is before `missing_from` "
+            + start_text[before].astype(object).map(repr),
+        )
     out[s.RETURNED] = ret.values
-    out[s.DURATION_HOURS] = (ret.values - start.values).dt.total_seconds() / 3600.0
+    hours = (ret.values - start.values).dt.total_seconds() / 3600.0
+    out[s.DURATION_HOURS] = hours.where(hours >= 0)
 
     # --- period ----------------------------------------------------------------------------
     if period is not None:
-        inside = period.contains(start.values)
-        audit.reject(
-            start.values.notna() & ~inside,
-            "outside_period",
-            "`missing_from` " + raw[s.MISSING_FROM].map(repr) + f" is outside --period {period}",
-        )
+        outside = start.values.notna() & ~period.contains(start.values)
+        if outside.any():
+            audit.reject(
+                outside,
+                "outside_period",
+                "`missing_from` "
+                + start_text[outside].astype(object).map(repr)
+                + f" is outside --period {period}",
+            )
 
     # --- optional attributes ---------------------------------------------------------------
     _optional_columns(raw, out, audit, host_authority, start.values)
@@ -416,8 +525,10 @@ def _optional_columns(
     )
 
     age_text = _col(raw, s.AGE)
-    age = pd.to_numeric(age_text, errors="coerce")
-    bad_age = (age_text != "") & (age.isna() | (age % 1 != 0) | (age < 0) | (age > 25))
+    age = pd.to_numeric(age_text.where(age_text != ""), errors="coerce")
+    bad_age = (age_text != "") & (
+        age.isna() | ~np.isfinite(age) | (age % 1 != 0) | (age < 0) | (age > 25)
+    )
     audit.warn(bad_age, "invalid_age")
     age = age.where(~bad_age)
     dob = parse_dates(_col(raw, s.DOB))
@@ -438,18 +549,17 @@ def _optional_columns(
     out[s.HOME_ID] = _col(raw, s.HOME_ID)
     placing = _col(raw, s.PLACING_AUTHORITY)
     out[s.PLACING_AUTHORITY] = placing
-    host = _authority_key(pd.Series([host_authority]))[0]
+    host = _authority_key(pd.Series([host_authority])).iloc[0]
     key = _authority_key(placing)
-    out[s.PLACED_BY_OTHER_LA] = np.where(
-        placing == "", "unknown", np.where(key == host, "host", "other")
-    )
+    unknown = placing.str.strip().str.lower().isin(_UNKNOWN_AUTHORITY) | (key == "")
+    out[s.PLACED_BY_OTHER_LA] = np.where(unknown, "unknown", np.where(key == host, "host", "other"))
     out[s.PLACEMENT_LA] = _col(raw, s.PLACEMENT_LA)
 
     for column in (s.RHI_OFFERED, s.RHI_COMPLETED):
         parsed = parse_dates(_col(raw, column))
         audit.warn(parsed.invalid, f"invalid_{column}")
         out[column] = parsed.values
-    ce = _col(raw, s.CE_SCREENING).str.lower()
+    ce = _col(raw, s.CE_SCREENING).str.strip().str.lower()
     ce_date = parse_dates(ce)
     out[s.CE_SCREENING] = np.select(
         [ce.isin(_YES) | ce_date.values.notna(), ce.isin(_NO)], ["yes", "no"], "unknown"
@@ -459,11 +569,17 @@ def _optional_columns(
 
 
 def _authority_key(names: pd.Series) -> pd.Series:
-    key = names.fillna("").astype(str).str.lower()
-    council = r"\b(county|city|borough|district|metropolitan)?\s*council\b"
-    key = key.str.replace(council, "", regex=True)
-    key = key.str.replace(r"^(london borough of|royal borough of|city of)\s+", "", regex=True)
-    return key.str.replace(r"[^a-z]", "", regex=True)
+    """A comparable key for a local authority name: 'Oxfordshire County Council' = 'Oxfordshire'."""
+    codes, uniques = pd.factorize(names.fillna("").astype(str).to_numpy())
+    keys = np.array([_authority_one(str(u)) for u in uniques] + [""], dtype=object)
+    return pd.Series(keys[codes], index=names.index, dtype=object)
+
+
+def _authority_one(name: str) -> str:
+    key = name.lower().replace("&", " and ")
+    key = re.sub(r"\b(county|city|borough|district|metropolitan)?\s*(council|cc)\b", "", key)
+    key = re.sub(r"^\s*(london borough of|royal borough of|city of)\s+", "", key)
+    return re.sub(r"[^a-z]", "", key)
 
 
 def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
@@ -475,25 +591,38 @@ def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
     precision = np.full(n, "", dtype=object)
     decided = pd.Series(False, index=raw.index)
 
+    def numbers(text: pd.Series) -> pd.Series:
+        return pd.to_numeric(text.where(text != ""), errors="coerce").astype("float64")
+
     lat_t, lon_t = _col(raw, s.LAT), _col(raw, s.LON)
     filled = (lat_t != "") | (lon_t != "")
     if filled.any():
-        la = pd.to_numeric(lat_t, errors="coerce")
-        lo = pd.to_numeric(lon_t, errors="coerce")
-        detail = "`lat` = " + lat_t.map(repr) + ", `lon` = " + lon_t.map(repr)
+        la, lo = numbers(lat_t), numbers(lon_t)
+        detail = (
+            "`lat` = " + lat_t[filled].astype(object).map(repr)
+            + ", `lon` = " + lon_t[filled].astype(object).map(repr)
+        )  # fmt: skip
         partial = filled & ((lat_t == "") | (lon_t == ""))
         audit.reject(partial, "invalid_coordinates", detail + ": both `lat` and `lon` are needed")
-        nonnum = filled & ~partial & (la.isna() | lo.isna() | ~np.isfinite(la) | ~np.isfinite(lo))
-        audit.reject(nonnum, "invalid_coordinates", detail + ": not numbers")
+        nonnum = filled & ~partial & ~(np.isfinite(la) & np.isfinite(lo))
+        audit.reject(
+            nonnum,
+            "invalid_coordinates",
+            detail + ": not numbers (expected decimal degrees such as 51.752, -1.258)",
+        )
         ok = filled & ~partial & ~nonnum
-        swapped = ok & la.between(*_GB_LON) & lo.between(*_GB_LAT)
+        zero = ok & (la == 0) & (lo == 0)
+        audit.reject(zero, "invalid_coordinates", detail + ": 0,0 is a placeholder, not a place")
+        swapped = ok & ~zero & la.between(*_GB_LON) & lo.between(*_GB_LAT)
         audit.reject(
             swapped, "invalid_coordinates", detail + ": lat and lon look swapped (lat is ~50-60)"
         )
-        zero = ok & (la == 0) & (lo == 0)
-        audit.reject(zero, "invalid_coordinates", detail + ": 0,0 is a placeholder, not a place")
         world = ok & ~swapped & ~zero & ~(la.between(-90, 90) & lo.between(-180, 180))
-        audit.reject(world, "invalid_coordinates", detail + ": out of range for WGS84 degrees")
+        audit.reject(
+            world,
+            "invalid_coordinates",
+            detail + ": out of range for WGS84 degrees (lat -90..90, lon -180..180)",
+        )
         good = (ok & ~swapped & ~zero & ~world).to_numpy()
         lat[good] = la.to_numpy()[good]
         lon[good] = lo.to_numpy()[good]
@@ -503,26 +632,33 @@ def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
     e_t, n_t = _col(raw, s.EASTING), _col(raw, s.NORTHING)
     filled = ((e_t != "") | (n_t != "")) & ~decided
     if filled.any():
-        ea = pd.to_numeric(e_t, errors="coerce")
-        no = pd.to_numeric(n_t, errors="coerce")
-        detail = "`easting` = " + e_t.map(repr) + ", `northing` = " + n_t.map(repr)
+        ea, no = numbers(e_t), numbers(n_t)
+        detail = (
+            "`easting` = " + e_t[filled].astype(object).map(repr)
+            + ", `northing` = " + n_t[filled].astype(object).map(repr)
+        )  # fmt: skip
         partial = filled & ((e_t == "") | (n_t == ""))
         audit.reject(
             partial, "invalid_coordinates", detail + ": both `easting` and `northing` are needed"
         )
-        nonnum = filled & ~partial & (ea.isna() | no.isna() | ~np.isfinite(ea) | ~np.isfinite(no))
-        audit.reject(nonnum, "invalid_coordinates", detail + ": not numbers")
+        nonnum = filled & ~partial & ~(np.isfinite(ea) & np.isfinite(no))
+        audit.reject(
+            nonnum,
+            "invalid_coordinates",
+            detail + ": not numbers (expected metres such as 451000, 206000)",
+        )
         ok = filled & ~partial & ~nonnum
-        km = ok & ea.between(0, 700) & no.between(0, 1300) & ~((ea == 0) & (no == 0))
-        audit.reject(
-            km, "invalid_coordinates", detail + ": looks like kilometres; expected metres"
-        )
-        rng = ok & ~km & ~(ea.between(*_BNG_E) & no.between(*_BNG_N))
-        audit.reject(
-            rng, "invalid_coordinates", detail + ": outside the British National Grid (metres)"
-        )
         zero = ok & (ea == 0) & (no == 0)
         audit.reject(zero, "invalid_coordinates", detail + ": 0,0 is a placeholder, not a place")
+        km = ok & ~zero & ea.between(0, 700) & no.between(0, 1300)
+        audit.reject(km, "invalid_coordinates", detail + ": looks like kilometres; expected metres")
+        rng = ok & ~zero & ~km & ~(ea.between(*_BNG_E) & no.between(*_BNG_N))
+        audit.reject(
+            rng,
+            "invalid_coordinates",
+            detail + ": outside the British National Grid (easting 0-700000, northing "
+            "0-1300000 metres)",
+        )
         good = (ok & ~km & ~rng & ~zero).to_numpy()
         if good.any():
             x[good] = ea.to_numpy()[good]
@@ -535,11 +671,14 @@ def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
 
     pc = _col(raw, s.POSTCODE)
     has_pc = (pc != "") & ~decided
-    audit.reject(
-        has_pc,
-        "no_location",
-        "only a `postcode` (" + pc.map(repr) + "): postcode geocoding is not available yet",
-    )
+    if has_pc.any():
+        audit.reject(
+            has_pc,
+            "no_location",
+            "only a `postcode` ("
+            + pc[has_pc].astype(object).map(repr)
+            + "): postcode geocoding is not available yet",
+        )
     audit.reject(
         ~decided & ~has_pc,
         "no_location",

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -39,19 +40,17 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _csv(frame: pd.DataFrame, path: Path) -> Path:
+def _csv(frame: pd.DataFrame, path: Path, float_format: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+    frame.to_csv(
+        path, index=False, lineterminator="\n", encoding="utf-8", float_format=float_format
+    )
     return path
 
 
 def episodes_table(result: AnalysisResult) -> pd.DataFrame:
     """The per-episode table: exactly the contract's columns, input order."""
-    ep = result.episodes
-    frame = ep[list(EPISODE_COLUMNS)].copy()
-    for col in (s.LAT, s.LON):
-        frame[col] = ep[col].map(lambda v: "" if pd.isna(v) else f"{v:.6f}")
-    return frame
+    return result.episodes[list(EPISODE_COLUMNS)]
 
 
 def audit_table(result: AnalysisResult) -> pd.DataFrame:
@@ -113,29 +112,64 @@ def summary_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
 
 
 def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
-    """Write one sheet per table with openpyxl, header bold and frozen, timestamps pinned."""
+    """Write one sheet per table (header bold and frozen) with openpyxl's streaming writer.
+
+    The workbook is byte-identical for the same tables: its document timestamps are pinned,
+    and the zip entries are rewritten with a fixed date (zip stores each file's write time).
+    """
+    import io
+    import zipfile
+
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
     for name, frame in sheets.items():
         ws = wb.create_sheet(title=name[:31])
-        ws.append([str(c) for c in frame.columns])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
+        ws.freeze_panes = "A2"
+        for i, col in enumerate(frame.columns, start=1):
+            letter = _column_letter(i)
+            ws.column_dimensions[letter].width = max(10, min(40, len(str(col)) + 2))
+        header = []
+        for col in frame.columns:
+            cell = WriteOnlyCell(ws, value=str(col))
+            cell.font = bold
+            header.append(cell)
+        ws.append(header)
         for row in frame.itertuples(index=False):
             ws.append([_excel_value(v) for v in row])
-        ws.freeze_panes = "A2"
-        for col_cells in ws.iter_cols(min_row=1, max_row=1):
-            letter = col_cells[0].column_letter
-            ws.column_dimensions[letter].width = max(10, min(40, len(str(col_cells[0].value)) + 2))
     wb.properties.created = _PINNED_TIME
     wb.properties.modified = _PINNED_TIME
     wb.properties.creator = "hotspots"
+    buffer = io.BytesIO()
+    wb.save(buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(
+        path, "w", compression=zipfile.ZIP_DEFLATED
+    ) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" at save
+                data = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                    rb"\g<1>2000-01-01T00:00:00Z\g<2>",
+                    data,
+                )
+            dst.writestr(fixed, data)
     return path
+
+
+def _column_letter(n: int) -> str:
+    letters = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 def _excel_value(value: object) -> object:
@@ -152,6 +186,7 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> dict[str, Path]:
     """Write tables/*.csv and tables.xlsx; return the paths by name."""
     tables = out_dir / "tables"
     paths = {
+        # lat/lon are already rounded to 6 decimals; blank when missing
         "episodes": _csv(episodes_table(result), tables / "episodes.csv"),
         "audit": _csv(audit_table(result), tables / "audit.csv"),
         "localities_lpa": _csv(result.localities["lpa"], tables / "localities_lpa.csv"),

@@ -21,6 +21,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo import schema as s
 from geo.pipeline import AnalysisResult
@@ -87,19 +88,21 @@ def _tip(title: str, rows: Sequence[tuple[str, object]]) -> str:
     return f"<div class='hs-tip'><b>{_esc(title)}</b><table>{body}</table></div>"
 
 
-def _geojson(frame: gpd.GeoDataFrame, props: pd.DataFrame) -> dict[str, object]:
-    """A GeoJSON FeatureCollection with only the given (already escaped) properties."""
-    geoms = frame.geometry.to_crs(s.WGS84)
-    features = []
-    for geom, (_, row) in zip(geoms, props.iterrows(), strict=True):
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": json.loads(gpd.GeoSeries([geom]).to_json())["features"][0]["geometry"],
-                "properties": {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()},
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+def _geojson(frame: gpd.GeoDataFrame, props: pd.DataFrame, digits: int = 5) -> dict[str, object]:
+    """A GeoJSON FeatureCollection with only the given (already escaped) properties.
+
+    Coordinates are rounded to `digits` decimals (5: about 1 m), which keeps the page small.
+    """
+    geoms = shapely.transform(
+        np.asarray(frame.geometry.to_crs(s.WGS84).values), lambda c: np.round(c, digits)
+    )
+    collection = json.loads(gpd.GeoSeries(geoms, crs=s.WGS84).to_json(drop_id=True))
+    records = props.to_dict(orient="records")
+    for feature, record in zip(collection["features"], records, strict=True):
+        feature["properties"] = {
+            k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()
+        }
+    return collection
 
 
 def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
@@ -233,19 +236,26 @@ def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
             popup=folium.GeoJsonPopup(fields=["tip"], labels=False),
             name="hotspots",
         ).add_to(spot_layer)
-        # A dot at each hotspot's centre, sized by episodes, so small hulls show at county zoom.
+        # A dot at each hotspot's centre, sized by episodes, so small hulls show at county
+        # zoom. One GeoJson layer for all dots: the page stays small with thousands of them.
         biggest = max(1, int(hotspots["episodes"].max()))
-        for (_, row), tip in zip(hotspots.iterrows(), spot_props["tip"], strict=True):
-            folium.CircleMarker(
-                location=[float(row["centroid_lat"]), float(row["centroid_lon"])],
-                radius=4 + 10 * np.sqrt(int(row["episodes"]) / biggest),
-                color=style.HOTSPOT_LINE,
-                weight=1.5,
-                fill=True,
-                fill_color=style.HOTSPOT_FILL,
-                fill_opacity=0.6,
-                tooltip=folium.Tooltip(tip, sticky=True),
-            ).add_to(spot_layer)
+        centres = gpd.GeoDataFrame(
+            geometry=gpd.points_from_xy(hotspots["centroid_lon"], hotspots["centroid_lat"]),
+            crs=s.WGS84,
+        )
+        dot_props = spot_props.assign(
+            radius=np.round(4 + 10 * np.sqrt(spot_props["size"] / biggest), 1)
+        )
+        folium.GeoJson(
+            _geojson(centres, dot_props),
+            marker=folium.CircleMarker(
+                radius=6, color=style.HOTSPOT_LINE, weight=1.5, fill=True,
+                fill_color=style.HOTSPOT_FILL, fill_opacity=0.6,
+            ),
+            style_function=lambda f: {"radius": f["properties"]["radius"]},
+            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+            name="hotspot_centres",
+        ).add_to(spot_layer)
     spot_layer.add_to(m)
 
     folium.LayerControl(collapsed=False, position="topright").add_to(m)

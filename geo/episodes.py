@@ -241,6 +241,16 @@ def _read_csv(path: Path, *, what: str) -> Table:
     else:
         first_line = next(line for line in text.splitlines() if line.strip())
         delimiter = _sniff_delimiter(first_line)
+    fast = _read_csv_fast(text, delimiter)
+    if fast is not None:
+        header, header_row, columns, n_rows = fast
+        frame, original, blank, more = _finish(
+            columns, n_rows, header, path, what, first_row=header_row + 1
+        )
+        notes = (*notes, *more)
+        if len(frame.columns) == 2 and delimiter == ",":  # row_number + one column
+            notes = (*notes, "the header has a single column: is the file really comma-separated?")
+        return Table(frame, path, encoding, delimiter, None, original, blank, notes)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     header_row = 0
@@ -263,11 +273,67 @@ def _read_csv(path: Path, *, what: str) -> Table:
     if header is None:  # only delimiters and blank lines
         raise empty
     fixed = _fit_rows(records, len(header), path, what, header_row, where=f"file {path}")
-    frame, original, blank, more = _finish(fixed, header, path, what, first_row=header_row + 1)
+    frame, original, blank, more = _finish(
+        _columns(fixed, len(header)), len(fixed), header, path, what, first_row=header_row + 1
+    )
     notes = (*notes, *more)
     if len(frame.columns) == 2 and delimiter == ",":  # row_number + one column
         notes = (*notes, "the header has a single column: is the file really comma-separated?")
     return Table(frame, path, encoding, delimiter, None, original, blank, notes)
+
+
+def _read_csv_fast(
+    text: str, delimiter: str
+) -> tuple[list[str], int, list[np.ndarray], int] | None:
+    """Parse well-formed CSV with pandas' C parser (about 10x faster than the csv module).
+
+    Returns the header, its record number, one stripped object array per column and the
+    number of data records; or None when the file is not regular (a row wider than the first,
+    an unbalanced quote, a blank first line...), in which case the careful csv-module path
+    reads it and names the row at fault.
+    """
+    if not text or text[0] in "\r\n":
+        return None
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            header=None,
+            dtype=object,
+            na_filter=False,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL,
+            doublequote=True,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if frame.empty:
+        return None
+    raw_header = ["" if pd.isna(v) else str(v) for v in frame.iloc[0]]
+    columns = []
+    for col in frame.columns:
+        values = frame[col].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        if missing.any():  # short rows and blank lines: pandas fills them with NaN
+            values = values.copy()
+            values[missing] = ""
+        columns.append(np.asarray(pd.Series(values, dtype=object).str.strip(), dtype=object))
+    header = raw_header
+    while header and header[-1].strip() == "" and not any(c[1:].any() for c in columns[len(header) - 1:]):
+        header.pop()
+        columns.pop()
+    if not header:
+        return None
+    return header, 1, [c[1:] for c in columns], len(frame) - 1
+
+
+def _columns(rows: list[list[str]], width: int) -> list[np.ndarray]:
+    """Rows of equal width -> one object array per column."""
+    if not rows:
+        return [np.array([], dtype=object) for _ in range(width)]
+    return [np.array(col, dtype=object) for col in zip(*rows, strict=True)]
 
 
 def _fit_rows(
@@ -391,7 +457,9 @@ def _read_xlsx(path: Path, *, sheet: str | None, what: str) -> Table:
         )
     where = f"workbook {path}, sheet {chosen!r}"
     fixed = _fit_rows(data, len(header), path, what, header_row, where=where)
-    frame, original, blank, more = _finish(fixed, header, path, what, first_row=header_row + 1)
+    frame, original, blank, more = _finish(
+        _columns(fixed, len(header)), len(fixed), header, path, what, first_row=header_row + 1
+    )
     return Table(frame, path, "xlsx", None, chosen, original, blank, (*notes, *more))
 
 
@@ -404,14 +472,19 @@ def _column_letter(n: int) -> str:
 
 
 def _finish(
-    rows: list[list[str]], headers: list[str], path: Path, what: str, *, first_row: int
+    columns: list[np.ndarray],
+    n_rows: int,
+    headers: list[str],
+    path: Path,
+    what: str,
+    *,
+    first_row: int,
 ) -> tuple[pd.DataFrame, dict[str, str], int, tuple[str, ...]]:
     """Normalise headers, refuse blank or duplicate ones, drop blank rows, add `row_number`.
 
-    `rows` are stripped cells, each as wide as `headers`; `first_row` is the spreadsheet row of
-    the first of them.
+    `columns` hold stripped cells (object arrays of `n_rows` strings), one per header;
+    `first_row` is the spreadsheet row of the first record.
     """
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
     original: dict[str, str] = {}
     letters: dict[str, str] = {}
     kept: dict[str, int] = {}
@@ -421,9 +494,10 @@ def _finish(
         letter = _column_letter(position)
         if name == "":
             values = columns[position - 1]
-            first = next((i for i, v in enumerate(values) if v), None)
-            if first is None:
+            filled = np.flatnonzero(values != "")
+            if len(filled) == 0:
                 continue  # an empty column with no name: ignored
+            first = int(filled[0])
             raise InputError(
                 f"The {what} file {path} has a blank column header (column {letter}) above "
                 f"cells that hold values (row {first_row + first}: {values[first]!r}). Every "
@@ -447,13 +521,14 @@ def _finish(
         original[name] = str(raw)
         letters[name] = letter
         kept[name] = position - 1
-    row_numbers = np.arange(first_row, first_row + len(rows), dtype="int64")
-    nonblank = np.fromiter((any(r) for r in rows), dtype=bool, count=len(rows))
-    blank = int(len(rows) - nonblank.sum())
+    row_numbers = np.arange(first_row, first_row + n_rows, dtype="int64")
+    nonblank = np.zeros(n_rows, dtype=bool)
+    for values in columns:
+        nonblank |= values != ""
+    blank = int(n_rows - nonblank.sum())
     data: dict[str, object] = {ROW_NUMBER: row_numbers[nonblank]}
     for name, i in kept.items():
-        values = np.array(columns[i], dtype=object) if rows else np.array([], dtype=object)
-        data[name] = pd.Series(values[nonblank], dtype="str")
+        data[name] = pd.Series(columns[i][nonblank], dtype="str")
     frame = pd.DataFrame(data)
     frame.index = pd.RangeIndex(len(frame))
     return frame, original, blank, tuple(notes)

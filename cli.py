@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from boundaries import BoundarySet
     from geo.episodes import Table
+    from geo.postcodes import PostcodeIndex
     from geo.validate import Period
 
 EXIT_USER_ERROR = 2
@@ -40,6 +43,13 @@ example:
 _EPILOG_DEMO = """\
 example:
   hotspots demo --out demo                # synthetic data in demo/data, results in demo/output
+"""
+_EPILOG_POSTCODES = """\
+examples:
+  hotspots postcodes import ONSPD_FEB_2024_UK.zip     # once; writes the default index
+  hotspots postcodes import codepo_gb.zip --into /shared/postcodes.npz
+  hotspots postcodes info                              # what the default index holds
+  hotspots run episodes.csv --postcodes /shared/postcodes.npz --out out
 """
 _EPILOG_BOUNDARIES = """\
 example:
@@ -124,6 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
             help="the local authority of this area; other placing authorities count as "
             "'placed by another authority' (default: Oxfordshire)",
         )
+        p.add_argument(
+            "--postcodes",
+            metavar="INDEX",
+            default=None,
+            help="offline postcode index made by 'hotspots postcodes import' (or a source "
+            "file to index on the fly); default: the imported index, if there is one",
+        )
+        src = p.add_argument_group(
+            "SSDA903 input (instead of EPISODES): the children-looked-after return"
+        )
+        src.add_argument("--ssda903", type=Path, metavar="DIR",
+                         help="folder holding the Header, Episodes and Missing CSV files")
+        src.add_argument("--903-header", dest="ssda903_header", type=Path, metavar="FILE")
+        src.add_argument("--903-episodes", dest="ssda903_episodes", type=Path, metavar="FILE")
+        src.add_argument("--903-missing", dest="ssda903_missing", type=Path, metavar="FILE")
+        src.add_argument("--903-place-codes", dest="ssda903_place_codes", type=Path,
+                         metavar="FILE", help="your edited copy of the PLACE-code grouping "
+                         "(see docs/ssda903.md)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
     run = sub.add_parser(
@@ -134,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG_RUN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("episodes", type=Path, metavar="EPISODES", help="CSV or XLSX episodes file")
+    run.add_argument("episodes", type=Path, metavar="EPISODES", nargs="?",
+                     help="CSV or XLSX episodes file (or use --ssda903)")
     run.add_argument("--homes", type=Path, metavar="FILE", help="homes register (CSV or XLSX)")
     run.add_argument("--out", type=Path, default=Path("hotspots-output"), metavar="DIR",
                      help="output folder (default: hotspots-output)")
@@ -143,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-samples", type=_int, default=5, metavar="N",
                      help="episodes needed within --eps-m to make a hotspot core (default: 5)")
     run.add_argument("--title", default=None, help="title shown on the map")
+    run.add_argument(
+        "--hotspot-precision",
+        choices=("coordinates", "postcode", "sector", "district"),
+        default="postcode",
+        help="least precise location used for hotspots; coarser ones are counted in areas "
+        "only (default: postcode, i.e. full postcodes and coordinates)",
+    )
     common(run)
 
     val = sub.add_parser(
@@ -153,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG_VALIDATE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    val.add_argument("episodes", type=Path, metavar="EPISODES", help="CSV or XLSX episodes file")
+    val.add_argument("episodes", type=Path, metavar="EPISODES", nargs="?",
+                     help="CSV or XLSX episodes file (or use --ssda903)")
     val.add_argument("--show", type=_int, default=10, metavar="N",
                      help="list the first N problem rows (default: 10)")
     common(val)
@@ -190,6 +227,32 @@ def build_parser() -> argparse.ArgumentParser:
                       help="episodes needed within --eps-m to make a hotspot core (default: 5)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
+    pcs = sub.add_parser(
+        "postcodes",
+        help="build or inspect the offline postcode index",
+        description="Postcodes are looked up offline, in an index built once from the ONS "
+        "Postcode Directory (ONSPD), OS Code-Point Open or a plain postcode,lat,lon CSV. "
+        "No postcode is ever sent to an online service. See docs/postcodes.md.",
+        epilog=_EPILOG_POSTCODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pcs_sub = pcs.add_subparsers(dest="postcodes_command", metavar="ACTION", required=True)
+    imp = pcs_sub.add_parser("import", help="build the index from a downloaded source",
+                             epilog=_EPILOG_POSTCODES,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("source", type=Path, metavar="SOURCE",
+                     help="ONSPD zip/CSV/multi_csv folder, Code-Point Open zip/folder, or a "
+                     "plain CSV")
+    imp.add_argument("--into", type=Path, default=None, metavar="PATH",
+                     help="where to write the index (default: ~/.local/share/hotspots/"
+                     "postcodes.npz, or under $XDG_DATA_HOME)")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    info = pcs_sub.add_parser("info", help="describe an index",
+                              epilog=_EPILOG_POSTCODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    info.add_argument("index", type=Path, nargs="?", default=None, metavar="INDEX",
+                      help="the index (default: the imported one)")
+
     bnd = sub.add_parser(
         "boundaries",
         help="list the bundled boundary sets, or check one of your own",
@@ -220,12 +283,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hotspots: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+
+
+def _ssda903_paths(args: argparse.Namespace) -> Ssda903Paths | None:
+    given = (args.ssda903_header, args.ssda903_episodes, args.ssda903_missing)
+    if args.ssda903 is None and not any(given):
+        return None
+    return Ssda903Paths(args.ssda903, *given, place_codes=args.ssda903_place_codes)
+
+
+def _check_source(parser_name: str, args: argparse.Namespace) -> None:
+    from geo.errors import ParameterError
+
+    has_903 = _ssda903_paths(args) is not None
+    if args.episodes is not None and has_903:
+        msg = (f"`hotspots {parser_name}` takes either an EPISODES file or --ssda903 "
+               "(and the --903-* files), not both.")
+        raise ParameterError(msg)
+    if args.episodes is None and not has_903:
+        msg = (f"`hotspots {parser_name}` needs an EPISODES file (CSV or XLSX) or --ssda903 DIR. "
+               f"See 'hotspots {parser_name} --help'.")
+        raise ParameterError(msg)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    _check_source("run", args)
     progress = Progress(sys.stderr, quiet=args.quiet)
     outcome = run_analysis(
         episodes=args.episodes,
+        ssda903=_ssda903_paths(args),
+        postcodes=args.postcodes,
+        hotspot_precision=args.hotspot_precision,
         out_dir=args.out,
         homes=args.homes,
         boundaries=args.boundaries,
@@ -242,9 +333,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    _check_source("validate", args)
     progress = Progress(sys.stderr, quiet=args.quiet)
     report = validate_only(
         episodes=args.episodes,
+        ssda903=_ssda903_paths(args),
+        postcodes=args.postcodes,
         boundaries=args.boundaries,
         sheet=args.sheet,
         period=args.period,
@@ -279,6 +373,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"Synthetic data: {data['episodes']} and {data['homes']}")
     print(outcome.summary())
+    return 0
+
+
+def _cmd_postcodes(args: argparse.Namespace) -> int:
+    from geo.errors import InputError
+    from geo.postcodes import default_index_path, import_postcodes, load_postcode_index
+
+    if args.postcodes_command == "import":
+        progress = Progress(sys.stderr, quiet=args.quiet)
+        summary = import_postcodes(args.source, args.into, progress=progress)
+        skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.skipped.items()))
+        print(f"Imported {summary.imported:,} postcodes ({summary.terminated:,} terminated, "
+              f"kept) from {args.source} ({summary.kind}) in {summary.seconds:.1f} s"
+              + (f"; skipped: {skipped}" if skipped else "") + ".")
+        print(f"Sectors {summary.sectors:,}, districts {summary.districts:,}.")
+        print(f"Index: {summary.path}")
+        return 0
+    path = args.index or default_index_path()
+    if not path.exists():
+        msg = (f"No postcode index at {path}. Build one with "
+               "'hotspots postcodes import SOURCE' (see docs/postcodes.md).")
+        raise InputError(msg, path=path)
+    index = load_postcode_index(path)
+    print(f"{path}: {len(index):,} postcodes")
+    for key, value in sorted(index.metadata.items()):
+        print(f"  {key}: {value}")
     return 0
 
 
@@ -326,6 +446,105 @@ def _load_boundaries(spec: str | None, progress: Callable[[str], None]) -> Bound
     return load_boundaries(spec)
 
 
+@dataclass(frozen=True)
+class Ssda903Paths:
+    """Where the three SSDA903 tables are: a folder, and/or each file named."""
+
+    folder: Path | None = None
+    header: Path | None = None
+    episodes: Path | None = None
+    missing: Path | None = None
+    place_codes: Path | None = None
+
+    def resolve(self) -> tuple[Path, Path, Path]:
+        """The three files: named ones win over those found in the folder."""
+        from geo.errors import InputError
+        from geo.ssda903 import find_ssda903_files
+
+        found: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+        if self.folder is not None and not all((self.header, self.episodes, self.missing)):
+            found = find_ssda903_files(self.folder)
+        files = (self.header or found[0], self.episodes or found[1], self.missing or found[2])
+        names = ("--903-header", "--903-episodes", "--903-missing")
+        lacking = [n for n, f in zip(names, files, strict=True) if f is None]
+        if lacking:
+            msg = f"SSDA903 input needs --ssda903 DIR or all of {', '.join(names)}; missing: " + (
+                ", ".join(lacking)
+            )
+            raise InputError(msg)
+        return files  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class LoadedEpisodes:
+    """The episodes as a table (from a file or built from SSDA903), and what was read."""
+
+    table: Table
+    prerejected: pd.DataFrame | None
+    inputs: list[dict[str, object]]
+    notes: tuple[str, ...]
+
+
+def _load_episodes(
+    episodes: Path | None,
+    ssda903: Ssda903Paths | None,
+    *,
+    sheet: str | None,
+    host_authority: str,
+    progress: Callable[[str], None],
+) -> LoadedEpisodes:
+    import pandas as pd
+
+    from geo import schema as s
+    from geo.episodes import Table, read_table
+
+    if ssda903 is None:
+        assert episodes is not None
+        progress(f"Reading {episodes}")
+        table = read_table(episodes, sheet=sheet)
+        for note in table.notes:
+            progress(f"Note: {episodes}: {note}")
+        return LoadedEpisodes(table, None, [_input_record(table, "episodes")], table.notes)
+
+    from geo.ssda903 import read_ssda903
+
+    header, eps, missing = ssda903.resolve()
+    progress(f"Reading the SSDA903 return ({header.name}, {eps.name}, {missing.name})")
+    res = read_ssda903(header, eps, missing, host_authority=host_authority,
+                       place_codes=ssda903.place_codes)
+    for note in res.notes:
+        progress(f"Note: SSDA903: {note}")
+    frame = res.episodes.copy()
+    frame.insert(0, s.ROW_NUMBER, frame[s.EPISODE_ID].str.extract(r"(\d+)$")[0].astype("int64"))
+    frame = frame.fillna("").astype({c: str for c in frame.columns if c != s.ROW_NUMBER})
+    table = Table(frame, missing, "ssda903", None, None,
+                  {c: c for c in frame.columns if c != s.ROW_NUMBER}, 0, res.notes)
+    inputs = [
+        {"role": f"ssda903 {role}", "path": str(path), "sha256": sha256_file(path),
+         "bytes": path.stat().st_size}
+        for role, path in (("header", header), ("episodes", eps), ("missing", missing))
+    ]
+    inputs[-1]["rows"] = res.rows_read
+    inputs[-1]["notes"] = list(res.notes)
+    audit = res.audit if len(res.audit) else pd.DataFrame(
+        columns=[s.ROW_NUMBER, s.EPISODE_ID, s.REASON, s.DETAIL]
+    )
+    return LoadedEpisodes(table, audit, inputs, res.notes)
+
+
+def _load_postcodes(spec: str | None, progress: Callable[[str], None]) -> PostcodeIndex | None:
+    from geo.postcodes import default_index_path, load_postcode_index
+
+    if spec is not None:
+        progress(f"Loading the postcode index {spec}")
+        return load_postcode_index(Path(spec))
+    default = default_index_path()
+    if default.exists():
+        progress(f"Loading the postcode index {default}")
+        return load_postcode_index(default)
+    return None
+
+
 def _period(text: str | None) -> Period | None:
     from geo.validate import Period
 
@@ -351,8 +570,11 @@ def _input_record(table: Table, role: str) -> dict[str, object]:
 
 def run_analysis(
     *,
-    episodes: Path,
+    episodes: Path | None,
     out_dir: Path,
+    ssda903: Ssda903Paths | None = None,
+    postcodes: str | None = None,
+    hotspot_precision: str = "postcode",
     homes: Path | None = None,
     boundaries: str | None = None,
     sheet: str | None = None,
@@ -371,16 +593,15 @@ def run_analysis(
 
     config = AnalysisConfig(
         eps_m=eps_m, min_samples=min_samples, period=_period(period),
-        host_authority=host_authority,
+        host_authority=host_authority, hotspot_precision=hotspot_precision,
     )
     bset = _load_boundaries(boundaries, progress)
-    progress(f"Reading {episodes}")
-    table = read_table(episodes, sheet=sheet)
-    for note in table.notes:
-        progress(f"Note: {episodes}: {note}")
+    loaded = _load_episodes(episodes, ssda903, sheet=sheet, host_authority=host_authority,
+                            progress=progress)
+    index = _load_postcodes(postcodes, progress)
     homes_table = read_table(homes, what="homes register") if homes is not None else None
-    result = analyse(table, wards=bset.wards, config=config, homes_table=homes_table,
-                     progress=progress)
+    result = analyse(loaded.table, wards=bset.wards, config=config, homes_table=homes_table,
+                     postcodes=index, prerejected=loaded.prerejected, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     progress(f"Writing tables to {out_dir / 'tables'}")
     paths = write_tables(result, out_dir)
@@ -388,13 +609,13 @@ def run_analysis(
     context = MapContext(
         wards=bset.wards,
         lpas=bset.lpas,
-        attribution=bset.attribution,
+        attribution=(*bset.attribution, *(_POSTCODE_CREDITS if index is not None else ())),
         boundary_name=bset.name,
         boundary_vintage=bset.vintage,
         title=title or "Missing episodes: wards, LPAs and hotspots",
     )
     paths["map"] = write_map(result, context, out_dir / "map.html")
-    inputs = [_input_record(table, "episodes")]
+    inputs = list(loaded.inputs)
     if homes_table is not None:
         inputs.append(_input_record(homes_table, "homes"))
     boundary_doc = {
@@ -406,12 +627,29 @@ def run_analysis(
         "districts": len(bset.districts),
         "lpas": len(bset.lpas),
         "files": [{"path": str(p), "sha256": sha256_file(p)} for p in bset.files],
+        "notes": list(bset.notes),
+    }
+    extra: dict[str, object] = {
+        "postcode_index": index.metadata if index is not None else None,
+        "hotspot_precision": {
+            "threshold": config.hotspot_precision,
+            "used": list(config.hotspot_precisions),
+            "rule": "hotspots are computed only from locations at least this precise; "
+            "coarser ones (postcode sectors, districts) are counted in the area tables only",
+        },
     }
     paths["run_json"] = out_dir / "run.json"
     write_run_json(result, paths["run_json"], inputs=inputs, boundaries=boundary_doc,
-                   outputs=paths, version=version())
+                   outputs=paths, version=version(), extra=extra)
     progress("Done")
     return RunOutcome(out_dir, paths, dict(result.counts))
+
+
+_POSTCODE_CREDITS = (
+    "Postcodes: Contains OS data © Crown copyright and database right; "
+    "Contains Royal Mail data © Royal Mail copyright and database right; "
+    "Source: Office for National Statistics licensed under the Open Government Licence v.3.0",
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -423,7 +661,9 @@ def sha256_file(path: Path) -> str:
 
 def validate_only(
     *,
-    episodes: Path,
+    episodes: Path | None,
+    ssda903: Ssda903Paths | None = None,
+    postcodes: str | None = None,
     boundaries: str | None = None,
     sheet: str | None = None,
     period: str | None = None,
@@ -433,25 +673,24 @@ def validate_only(
 ) -> str:
     """Validate and locate an episodes file; return the audit summary as text."""
     from geo import schema as s
-    from geo.areas import assign_areas
-    from geo.episodes import read_table
-    from geo.validate import validate_episodes
+    from geo.pipeline import AnalysisConfig, analyse
 
     bset = _load_boundaries(boundaries, progress)
-    progress(f"Reading {episodes}")
-    table = read_table(episodes, sheet=sheet)
-    progress(f"Validating {len(table.frame):,} rows")
-    frame = assign_areas(
-        validate_episodes(table, host_authority=host_authority, period=_period(period)),
-        bset.wards,
-    )
+    loaded = _load_episodes(episodes, ssda903, sheet=sheet, host_authority=host_authority,
+                            progress=progress)
+    index = _load_postcodes(postcodes, progress)
+    table = loaded.table
+    config = AnalysisConfig(period=_period(period), host_authority=host_authority)
+    frame = analyse(table, wards=bset.wards, config=config, postcodes=index,
+                    prerejected=loaded.prerejected, progress=progress).episodes
+    source = episodes if episodes is not None else f"SSDA903 return ({table.path.name})"
     status = frame[s.STATUS]
     read = len(frame)
     mapped = int((status == s.MAPPED).sum())
     rejected = int((status == s.REJECTED).sum())
     outside = int((status == s.OUTSIDE_AREA).sum())
     lines = [
-        f"{episodes}: {read} rows read ({table.encoding}"
+        f"{source}: {read} rows read ({table.encoding}"
         + (f", sheet {table.sheet!r}" if table.sheet else "")
         + (f", {table.blank_rows} blank rows skipped" if table.blank_rows else "")
         + ")",
@@ -468,8 +707,12 @@ def validate_only(
     if len(warn):
         lines.append("  warnings (row kept, value treated as unknown):")
         lines.extend(f"    {code:<24} {n}" for code, n in warn.items())
-    for note in table.notes:
+    for note in loaded.notes:
         lines.append(f"  note: {note}")
+    precision = frame.loc[status == s.MAPPED, s.PRECISION].value_counts().sort_index()
+    if len(precision):
+        lines.append("  mapped by precision: "
+                     + ", ".join(f"{k} {v}" for k, v in precision.items()))
     problems = frame[status != s.MAPPED].head(show)
     if len(problems) and show > 0:
         lines.append(f"First {len(problems)} rows not mapped:")
@@ -526,6 +769,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _cmd_validate,
     "synth": _cmd_synth,
     "demo": _cmd_demo,
+    "postcodes": _cmd_postcodes,
     "boundaries": _cmd_boundaries,
 }
 

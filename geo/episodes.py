@@ -320,11 +320,8 @@ def _read_csv_fast(
             values = values.copy()
             values[missing] = ""
         columns.append(np.asarray(pd.Series(values, dtype=object).str.strip(), dtype=object))
-    header = raw_header
-    while header and header[-1].strip() == "" and not any(c[1:].any() for c in columns[len(header) - 1:]):
-        header.pop()
-        columns.pop()
-    if not header:
+    header = raw_header  # an unnamed empty column is dropped by `_finish`
+    if not any(h.strip() for h in header):
         return None
     return header, 1, [c[1:] for c in columns], len(frame) - 1
 

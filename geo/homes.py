@@ -9,6 +9,7 @@ import pandas as pd
 from geo import schema as s
 from geo.episodes import Table
 from geo.errors import InputError
+from geo.postcodes import PostcodeIndex
 from geo.validate import _Audit, _col, _locations
 
 _TYPES = {
@@ -21,7 +22,7 @@ _TYPES = {
 }  # fmt: skip
 
 
-def validate_homes(table: Table) -> pd.DataFrame:
+def validate_homes(table: Table, postcodes: PostcodeIndex | None = None) -> pd.DataFrame:
     """Type and audit a homes register; unusable rows get `status` ``rejected`` and a reason.
 
     Reasons: ``missing_home_id``, ``duplicate_home_id``, ``invalid_type`` and the location
@@ -69,7 +70,7 @@ def validate_homes(table: Table) -> pd.DataFrame:
     bad_places = (places_text != "") & (places.isna() | (places < 0) | (places % 1 != 0))
     audit.warn(bad_places, "invalid_places")
     out[s.HOME_PLACES] = places.where(~bad_places).astype("Int64")
-    _locations(raw, out, audit)
+    _locations(raw, out, audit, postcodes)
     out[s.STATUS] = np.where(audit.reason != "", s.REJECTED, "")
     out[s.REASON] = audit.reason
     out[s.DETAIL] = audit.detail

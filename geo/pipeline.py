@@ -15,7 +15,9 @@ from geo import schema as s
 from geo.areas import AREA_COLUMNS, assign_areas
 from geo.cluster import check_cluster_params, cluster_episodes, hotspot_ids, hotspot_outlines
 from geo.episodes import Table
+from geo.errors import ParameterError
 from geo.homes import validate_homes
+from geo.postcodes import PostcodeIndex
 from geo.summary import prepare_for_summaries, summarise, summarise_totals
 from geo.validate import Period, validate_episodes
 
@@ -30,9 +32,21 @@ class AnalysisConfig:
     min_samples: int = 5
     period: Period | None = None
     host_authority: str = s.DEFAULT_HOST_AUTHORITY
+    hotspot_precision: str = s.DEFAULT_HOTSPOT_PRECISION
 
     def __post_init__(self) -> None:
         check_cluster_params(self.eps_m, self.min_samples)
+        if self.hotspot_precision not in s.PRECISIONS:
+            msg = (
+                f"`hotspot_precision` must be one of {', '.join(s.PRECISIONS)}. "
+                f"Got {self.hotspot_precision!r} instead."
+            )
+            raise ParameterError(msg)
+
+    @property
+    def hotspot_precisions(self) -> tuple[str, ...]:
+        """The precisions used for hotspots: `hotspot_precision` and anything finer."""
+        return s.PRECISIONS[: s.PRECISIONS.index(self.hotspot_precision) + 1]
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ def analyse(
     wards: gpd.GeoDataFrame,
     config: AnalysisConfig | None = None,
     homes_table: Table | None = None,
+    postcodes: PostcodeIndex | None = None,
+    prerejected: pd.DataFrame | None = None,
     progress: Progress = _noop,
 ) -> AnalysisResult:
     """Validate, locate, cluster and summarise an episodes file.
@@ -98,6 +114,12 @@ def analyse(
         eps, min samples, period, host authority.
     homes_table
         An optional homes register.
+    postcodes
+        An offline postcode index for rows (and homes) located by postcode.
+    prerejected
+        Input rows already rejected upstream (e.g. SSDA903 Missing rows with no placement),
+        with `row_number`, `episode_id`, `reason`, `detail`: they join the audit so that rows
+        read = mapped + rejected + outside_area still holds.
     progress
         Called with a short message as each step starts.
     """
@@ -112,9 +134,15 @@ def analyse(
         timings[name] = round(time.perf_counter() - timings[name], 3)
 
     step("validate", f"Validating {len(table.frame):,} rows")
-    episodes = validate_episodes(
-        table, host_authority=config.host_authority, period=config.period
-    )
+    if table.frame.empty and prerejected is not None:
+        episodes = _empty_validated()
+    else:
+        episodes = validate_episodes(
+            table, host_authority=config.host_authority, period=config.period,
+            postcodes=postcodes,
+        )
+    if prerejected is not None and len(prerejected):
+        episodes = _merge_prerejected(episodes, prerejected)
     done("validate")
 
     step("areas", "Assigning wards, districts and LPAs")
@@ -124,11 +152,12 @@ def analyse(
     step("hotspots", f"Finding hotspots (DBSCAN, eps {config.eps_m:g} m, "
          f"min {config.min_samples} episodes)")
     mapped_mask = (episodes[s.STATUS] == s.MAPPED).to_numpy()
-    x = episodes[s.X].to_numpy()[mapped_mask]
-    y = episodes[s.Y].to_numpy()[mapped_mask]
+    precise = mapped_mask & episodes[s.PRECISION].isin(config.hotspot_precisions).to_numpy()
+    x = episodes[s.X].to_numpy()[precise]
+    y = episodes[s.Y].to_numpy()[precise]
     labels = cluster_episodes(x, y, eps_m=config.eps_m, min_samples=config.min_samples)
     ids = np.full(len(episodes), "", dtype=object)
-    ids[mapped_mask] = hotspot_ids(labels)
+    ids[precise] = hotspot_ids(labels)
     episodes[s.HOTSPOT_ID] = ids
     outlines = hotspot_outlines(x, y, labels)
     done("hotspots")
@@ -136,7 +165,7 @@ def analyse(
     homes = None
     if homes_table is not None:
         step("homes", f"Reading the homes register ({len(homes_table.frame):,} rows)")
-        homes = assign_areas(validate_homes(homes_table), wards)
+        homes = assign_areas(validate_homes(homes_table, postcodes), wards)
         done("homes")
 
     step("tables", "Summarising localities and hotspots")
@@ -159,6 +188,46 @@ def analyse(
         counts=counts,
         timings=timings,
     )
+
+
+def _empty_validated() -> pd.DataFrame:
+    """The frame `validate_episodes` returns, with no rows (every input row was prerejected)."""
+    columns = {
+        s.ROW_NUMBER: "int64", s.EPISODE_ID: object, s.CHILD_ID: object,
+        s.MISSING_FROM: "datetime64[ns]", s.RETURNED: "datetime64[ns]",
+        s.DURATION_HOURS: float, s.SEX: object, s.CARE_STATUS: object,
+        s.PLACEMENT_TYPE: object, s.CATEGORY: object, s.RISK: object, s.LOOKED_AFTER: object,
+        s.AGE: "Int64", s.AGE_BAND: object, s.HOME_ID: object, s.PLACING_AUTHORITY: object,
+        s.PLACED_BY_OTHER_LA: object, s.PLACEMENT_LA: object,
+        s.RHI_OFFERED: "datetime64[ns]", s.RHI_COMPLETED: "datetime64[ns]",
+        s.CE_SCREENING: object, s.LAT: float, s.LON: float, s.X: float, s.Y: float,
+        s.PRECISION: object, s.STATUS: object, s.REASON: object, s.DETAIL: object,
+        s.WARNINGS: object,
+    }  # fmt: skip
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
+
+
+def _merge_prerejected(episodes: pd.DataFrame, prerejected: pd.DataFrame) -> pd.DataFrame:
+    """Add upstream-rejected rows to the validated frame, in row order."""
+    extra = pd.DataFrame(
+        {
+            s.ROW_NUMBER: prerejected[s.ROW_NUMBER].astype("int64").to_numpy(),
+            s.EPISODE_ID: prerejected[s.EPISODE_ID].astype(str).to_numpy(),
+            s.STATUS: s.REJECTED,
+            s.REASON: prerejected[s.REASON].astype(str).replace(s.SSDA903_REASONS).to_numpy(),
+            s.DETAIL: prerejected[s.DETAIL].astype(str).to_numpy(),
+            s.WARNINGS: "",
+            s.PRECISION: "",
+            s.CHILD_ID: "",
+            s.HOME_ID: "",
+        }
+    )
+    merged = pd.concat([episodes, extra], ignore_index=True)
+    for col in episodes.columns:
+        if merged[col].dtype == object:
+            merged[col] = merged[col].fillna("")
+    merged = merged.sort_values(s.ROW_NUMBER, kind="stable").reset_index(drop=True)
+    return merged
 
 
 def _localities(mapped: pd.DataFrame, wards: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:

@@ -82,11 +82,20 @@ REASONS: Final = {
     "no_location": "no lat/lon, easting/northing or usable postcode",
     "postcode_not_found": "postcode not in the postcode lookup",
     "invalid_postcode": "postcode is not a UK postcode, sector or district",
+    # from the SSDA903 return (Missing rows that cannot become an episode)
+    "unknown_missing_code": "903 `MISSING` is not M (missing) or A (away from placement)",
+    "unknown_child": "903 `CHILD` is not in the Header table",
+    "duplicate_period": "903: same child, start and end as an earlier Missing row",
+    "no_placement_in_force": "903: no placement of the child in force on `MIS_START`",
 }
+# 903 audit reasons that are the contract's reasons under another name
+SSDA903_REASONS: Final = {"end_before_start": "returned_before_missing"}
 OUTSIDE_REASON: Final = "outside_boundaries"
 
 # Precision of a mapped location, most precise first.
 PRECISIONS: Final = ("coordinates", "postcode", "sector", "district")
+# Hotspots use only locations at least this precise (the rest are counted in areas only).
+DEFAULT_HOTSPOT_PRECISION: Final = "postcode"
 
 # --- normalised category values ---------------------------------------------------------------
 SEXES: Final = ("male", "female", "unknown")

@@ -7,7 +7,8 @@ Definitions (also in docs/tables.md):
   (`repeat_children_3plus`, `repeat_children_5plus` likewise). A child who went missing once
   in each of two wards is a repeat child of the county but not of either ward.
 - `episodes_<value>` columns count episodes by sex, age band, care status, placement type,
-  placing authority (host / other / unknown) and category (missing / absent).
+  placing authority (host / other / unknown), category (missing / absent) and location
+  precision (coordinates / postcode / sector / district).
 - `rhi_completed_within_72h`: episodes with `rhi_completed` no later than 72 hours after
   `returned`; episodes still ongoing or with no `returned` cannot qualify.
 - `repeat_children_ce_screened`: repeat children with a CE screening recorded as done on at
@@ -27,7 +28,8 @@ RHI_HOURS = 72
 CHILD_CODE = "_child_code"
 CATEGORY_COLUMNS = (
     s.SEX, s.AGE_BAND, s.LOOKED_AFTER, s.CARE_STATUS, s.PLACEMENT_TYPE, s.PLACED_BY_OTHER_LA,
-    s.CATEGORY, s.LPA_NAME, s.LAD_CODE, s.LAD_NAME, s.WARD_CODE, s.WARD_NAME, s.HOTSPOT_ID,
+    s.CATEGORY, s.PRECISION, s.LPA_NAME, s.LAD_CODE, s.LAD_NAME, s.WARD_CODE, s.WARD_NAME,
+    s.HOTSPOT_ID,
 )  # fmt: skip
 
 _BREAKDOWNS: tuple[tuple[str, str, Sequence[str]], ...] = (
@@ -38,6 +40,7 @@ _BREAKDOWNS: tuple[tuple[str, str, Sequence[str]], ...] = (
     (s.PLACEMENT_TYPE, "episodes_placement", s.PLACEMENT_TYPES),
     (s.PLACED_BY_OTHER_LA, "episodes_placed_by", ("host", "other", "unknown")),
     (s.CATEGORY, "episodes_category", s.CATEGORIES),
+    (s.PRECISION, "episodes_precision", s.PRECISIONS),
 )
 
 
@@ -107,6 +110,10 @@ def summarise(
         )
 
     for column, prefix, values in _BREAKDOWNS:
+        if column not in ep.columns:  # e.g. a frame built by hand: count nothing
+            for value in values:
+                columns[_breakdown_name(column, prefix, value)] = np.zeros(n_groups, np.int64)
+            continue
         codes = _codes(ep[column], values)
         k = len(values)
         valid = codes >= 0

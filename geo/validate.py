@@ -20,6 +20,7 @@ from pyproj import Transformer
 from geo import schema as s
 from geo.episodes import Table
 from geo.errors import InputError, ParameterError
+from geo.postcodes import PostcodeIndex
 
 _TIME = (
     r"(?:(?:T|\s+)(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<f>\d{1,9}))?)?"
@@ -415,6 +416,7 @@ def validate_episodes(
     *,
     host_authority: str = s.DEFAULT_HOST_AUTHORITY,
     period: Period | None = None,
+    postcodes: PostcodeIndex | None = None,
 ) -> pd.DataFrame:
     """Type, normalise and audit every record of an episodes file.
 
@@ -428,6 +430,9 @@ def validate_episodes(
     period
         Keep only episodes whose `missing_from` falls in this period; the others are rejected
         with reason ``outside_period``.
+    postcodes
+        An offline postcode index (`geo.postcodes`) for rows located only by `postcode`;
+        without one such rows are rejected as ``no_location``, with a hint.
 
     Returns
     -------
@@ -514,7 +519,7 @@ def validate_episodes(
     _optional_columns(raw, out, audit, host_authority, start.values)
 
     # --- location --------------------------------------------------------------------------
-    _locations(raw, out, audit)
+    _locations(raw, out, audit, postcodes)
 
     out[s.STATUS] = np.where(audit.reason != "", s.REJECTED, "")
     out[s.REASON] = audit.reason
@@ -604,7 +609,9 @@ def _authority_one(name: str) -> str:
     return re.sub(r"[^a-z]", "", key)
 
 
-def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
+def _locations(
+    raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit, postcodes: PostcodeIndex | None = None
+) -> None:
     n = len(raw)
     lat = np.full(n, np.nan)
     lon = np.full(n, np.nan)
@@ -693,14 +700,36 @@ def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
 
     pc = _col(raw, s.POSTCODE)
     has_pc = (pc != "") & ~decided
-    if has_pc.any():
+    if has_pc.any() and postcodes is None:
         audit.reject(
             has_pc,
             "no_location",
             "only a `postcode` ("
             + pc[has_pc].astype(object).map(repr)
-            + "): postcode geocoding is not available yet",
+            + "): no postcode index was given. Import one once with `hotspots postcodes "
+            "import ONSPD.zip`, then run with `--postcodes`",
         )
+    elif has_pc.any():
+        assert postcodes is not None
+        rows = np.flatnonzero(has_pc.to_numpy())
+        found = postcodes.lookup(pc.iloc[rows])
+        status = found["status"].to_numpy(dtype=object)
+        ok = status == "found"
+        for reason, expected in (
+            ("invalid_postcode", "not a UK postcode, sector (OX16 9) or district (OX16)"),
+            ("postcode_not_found", "not in the postcode index"),
+        ):
+            bad = pd.Series(False, index=raw.index)
+            bad.iloc[rows[status == reason]] = True
+            if bad.any():
+                detail = "`postcode` = " + pc[bad].astype(object).map(repr) + f": {expected}"
+                audit.reject(bad, reason, detail)
+        take = rows[ok]
+        lat[take] = found["lat"].to_numpy(dtype=float)[ok]
+        lon[take] = found["lon"].to_numpy(dtype=float)[ok]
+        x[take] = found["easting"].to_numpy(dtype=float)[ok]
+        y[take] = found["northing"].to_numpy(dtype=float)[ok]
+        precision[take] = found["precision"].to_numpy(dtype=object)[ok]
     audit.reject(
         ~decided & ~has_pc,
         "no_location",
@@ -710,7 +739,7 @@ def _locations(raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit) -> None:
     # Round lat/lon to 6 decimals (about 0.1 m), then project lat/lon rows to metres.
     lat = np.round(lat, 6)
     lon = np.round(lon, 6)
-    need = np.isnan(x) & ~np.isnan(lat)
+    need = np.isnan(x) & ~np.isnan(lat)  # postcodes and BNG rows already have x/y
     if need.any():
         x[need], y[need] = _TO_BNG.transform(lon[need], lat[need])
     rejected = (audit.reason != "").to_numpy()

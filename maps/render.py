@@ -306,9 +306,16 @@ def _legend_html(breaks: Sequence[int], palette: Sequence[str], n_hotspots: int)
 def _footer_html(result: AnalysisResult, context: MapContext) -> str:
     cfg = result.config
     c = result.counts
+    precision = {
+        "coordinates": "coordinates only",
+        "postcode": "coordinates and full postcodes",
+        "sector": "coordinates, full postcodes and postcode sectors",
+        "district": "every mapped location",
+    }[cfg.hotspot_precision]
     method = (
         f"Hotspots: DBSCAN in metres (British National Grid), eps {cfg.eps_m:g} m, at least "
-        f"{cfg.min_samples} episodes within eps of a core location. Read {c['read']:,}: "
+        f"{cfg.min_samples} episodes within eps of a core location, from {precision} "
+        f"(coarser locations count in the ward totals only). Read {c['read']:,}: "
         f"mapped {c['mapped']:,}, rejected {c['rejected']:,}, outside the area "
         f"{c['outside_area']:,}. Ward classes: quantiles of wards with any episode."
     )

@@ -19,6 +19,12 @@ OXFORD_CARFAX = (51.752, -1.2577)  # Oxford city centre
 OUTSIDE = (51.454, -0.973)  # Reading: outside Oxfordshire
 
 
+@pytest.fixture(autouse=True)
+def _isolated_data_home(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's real postcode index (~/.local/share/hotspots)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture(scope="session")
 def oxon() -> BoundarySet:
     return bundled_boundaries()

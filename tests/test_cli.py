@@ -134,3 +134,92 @@ def test_boundaries_lists_and_checks(capsys):
     code, out, _ = _run(capsys, "boundaries", "oxfordshire")
     assert code == 0 and "112 wards, 5 districts, 3 LPAs" in out
     assert "Source: Office for National Statistics" in out
+
+
+def _postcode_index(tmp_path):
+    src = tmp_path / "pc.csv"
+    src.write_text(
+        "postcode,lat,lon\n"
+        "OX16 9AA,52.0629,-1.3398\n"   # Banbury
+        "OX16 9AB,52.0640,-1.3420\n"
+        "OX14 3AA,51.6700,-1.2800\n"   # Abingdon
+        "OX2 6AB,51.7600,-1.2700\n"    # Oxford
+    )
+    return src
+
+
+def test_postcodes_import_info_and_run(capsys, tmp_path, write_csv):
+    index = tmp_path / "pc.npz"
+    code, out, _ = _run(capsys, "postcodes", "import", str(_postcode_index(tmp_path)),
+                        "--into", str(index), "-q")
+    assert code == 0 and "Imported 4 postcodes" in out and index.is_file()
+    code, out, _ = _run(capsys, "postcodes", "info", str(index))
+    assert code == 0 and "4 postcodes" in out
+    rows = [
+        {"episode_id": f"E{i}", "child_id": "C1", "missing_from": "2020-02-01", "postcode": pc}
+        for i, pc in enumerate(["ox16 9aa"] * 5 + ["OX16 9"] * 3 + ["OX16", "ZZ99 9ZZ", "X"])
+    ]
+    src = write_csv(rows)
+    out_dir = tmp_path / "o"
+    code, out, err = _run(capsys, "run", str(src), "--postcodes", str(index), "--out",
+                          str(out_dir), "-q")
+    assert code == 0, err
+    table = pd.read_csv(out_dir / "tables" / "episodes.csv", dtype=str, keep_default_na=False)
+    assert table["precision"].tolist() == ["postcode"] * 5 + ["sector"] * 3 + ["district", "", ""]
+    assert table["reason"].tolist()[-2:] == ["postcode_not_found", "invalid_postcode"]
+    # sector/district locations are mapped but never make a hotspot (default threshold)
+    assert set(table["hotspot_id"][:5]) == {"H01"} and set(table["hotspot_id"][5:]) == {""}
+    doc = json.loads((out_dir / "run.json").read_text())
+    assert doc["hotspot_precision"]["threshold"] == "postcode"
+    assert doc["postcode_index"]["imported"] == 4
+    assert doc["counts"]["mapped_by_precision"] == {"district": 1, "postcode": 5, "sector": 3}
+    lpa = pd.read_csv(out_dir / "tables" / "localities_lpa.csv")
+    assert lpa["episodes_precision_sector"].sum() == 3
+    # with the threshold at sector, the sector rows join the hotspot
+    code, _, _ = _run(capsys, "run", str(src), "--postcodes", str(index), "--out",
+                      str(tmp_path / "o2"), "--hotspot-precision", "sector", "-q")
+    table2 = pd.read_csv(tmp_path / "o2" / "tables" / "episodes.csv", dtype=str,
+                         keep_default_na=False)
+    assert (table2["hotspot_id"][:8] != "").all()
+
+
+def test_postcode_rows_without_an_index_are_no_location_with_a_hint(capsys, write_csv, tmp_path):
+    src = write_csv([{"episode_id": "E1", "child_id": "C1", "missing_from": "2020-01-01",
+                      "postcode": "OX16 9AA"}])
+    code, out, _ = _run(capsys, "validate", str(src), "-q")
+    assert code == 0
+    assert "no_location" in out and "hotspots postcodes import" in out
+
+
+def test_ssda903_run_conserves_every_missing_row(capsys, tmp_path):
+    from tests.conftest import DATA
+
+    index = tmp_path / "pc.npz"
+    _run(capsys, "postcodes", "import", str(_postcode_index(tmp_path)), "--into", str(index),
+         "-q")
+    out_dir = tmp_path / "o"
+    code, _, err = _run(capsys, "run", "--ssda903", str(DATA / "ssda903"), "--postcodes",
+                          str(index), "--out", str(out_dir), "-q")
+    assert code == 0, err
+    table = pd.read_csv(out_dir / "tables" / "episodes.csv", dtype=str, keep_default_na=False)
+    assert len(table) == 10  # every Missing row, in order
+    assert table["row_number"].tolist() == [str(i) for i in range(2, 12)]
+    assert set(table["status"]) <= {"mapped", "rejected", "outside_area"}
+    reasons = set(table.loc[table["status"] == "rejected", "reason"])
+    assert {"unknown_missing_code", "returned_before_missing", "unknown_child",
+            "duplicate_period", "no_placement_in_force"} <= reasons
+    assert "S1001" not in (out_dir / "tables" / "episodes.csv").read_text()
+    doc = json.loads((out_dir / "run.json").read_text())
+    assert doc["counts"]["read"] == 10
+    assert [i["role"] for i in doc["inputs"]] == ["ssda903 header", "ssda903 episodes",
+                                                 "ssda903 missing"]
+
+
+def test_episodes_and_ssda903_are_exclusive(capsys, write_csv):
+    from tests.conftest import DATA
+
+    src = write_csv([episode(1, *BANBURY)])
+    code, _, err = _run(capsys, "run", str(src), "--ssda903", str(DATA / "ssda903"), "-q")
+    assert code == 2 and "not both" in err
+    code, _, err = _run(capsys, "run", "-q")
+    assert code == 2 and "needs an EPISODES file" in err

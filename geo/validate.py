@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,17 +234,19 @@ def parse_dates(text: pd.Series) -> DateParse:
     two-digit years, month names, impossible dates and times, years outside 1900-2100.
     A value such as ``01/31/2020`` is flagged `month_first`; ``03/04/2020`` is read day-first.
     """
+    index = text.index
     codes_all, uniques_all = pd.factorize(text.fillna("").astype(str).to_numpy())
-    stripped = np.array([str(u).strip() for u in uniques_all] + [""], dtype=object)
-    text = pd.Series(stripped[codes_all], index=text.index, dtype=object)
-    n = len(text)
-    blank = (text == "").to_numpy()
+    # distinct values, stripped; values equal after stripping share one code
+    codes_u, uniques = pd.factorize(np.array([str(u).strip() for u in uniques_all], dtype=object))
+    codes_row = codes_u[codes_all] if len(codes_all) else np.zeros(0, dtype=np.int64)
+    n = len(codes_row)
+    blank_u = uniques == ""
+    blank = blank_u[codes_row] if n else np.zeros(0, dtype=bool)
     values = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     why = np.full(n, "", dtype=object)
     flags = np.zeros(n, dtype=np.int8)
-    filled = np.flatnonzero(~blank)
-    if len(filled):
-        codes, uniques = pd.factorize(text.to_numpy()[filled])
+    if n and (~blank_u).any():
+        codes = codes_row
         u_values = np.full(len(uniques), np.datetime64("NaT"), dtype="datetime64[ns]")
         u_why = np.full(len(uniques), "", dtype=object)
         u_flags = np.zeros(len(uniques), dtype=np.int8)
@@ -260,7 +263,7 @@ def parse_dates(text: pd.Series) -> DateParse:
             where = np.flatnonzero(plain)[good]
             u_values[where] = stamps.to_numpy(dtype="datetime64[ns]")[good]
             plain[np.flatnonzero(plain)[~good]] = False
-        slow = np.flatnonzero(~plain)
+        slow = np.flatnonzero(~plain & ~blank_u)
         parsed = [_parse_one(str(uniques[i])) for i in slow]
         naive = [p[0] for p in parsed]
         aware = [i for i, p in enumerate(parsed) if p[0] is not None and p[1] is not None]
@@ -276,10 +279,9 @@ def parse_dates(text: pd.Series) -> DateParse:
             )
             u_why[slow] = np.array([p[2] for p in parsed], dtype=object)
             u_flags[slow] = np.array([p[3] for p in parsed], dtype=np.int8)
-        values[filled] = u_values[codes]
-        why[filled] = u_why[codes]
-        flags[filled] = u_flags[codes]
-    index = text.index
+        values = u_values[codes]
+        why = u_why[codes]
+        flags = u_flags[codes]
     result = pd.Series(values, index=index, dtype="datetime64[ns]")
     return DateParse(
         values=result,
@@ -578,7 +580,9 @@ def _optional_columns(
     out[s.PLACING_AUTHORITY] = placing
     host = _authority_key(pd.Series([host_authority])).iloc[0]
     key = _authority_key(placing)
-    unknown = placing.str.strip().str.lower().isin(_UNKNOWN_AUTHORITY) | (key == "")
+    unknown = _by_unique(placing, lambda v: v.strip().lower() in _UNKNOWN_AUTHORITY) | (
+        key == ""
+    ).to_numpy()
     out[s.PLACED_BY_OTHER_LA] = np.where(unknown, "unknown", np.where(key == host, "host", "other"))
     out[s.PLACEMENT_LA] = _col(raw, s.PLACEMENT_LA)
 
@@ -586,13 +590,24 @@ def _optional_columns(
         parsed = parse_dates(_col(raw, column))
         audit.warn(parsed.invalid, f"invalid_{column}")
         out[column] = parsed.values
-    ce = _col(raw, s.CE_SCREENING).str.strip().str.lower()
+    ce_raw = _col(raw, s.CE_SCREENING)
+    ce = pd.Series(_by_unique(ce_raw, lambda v: v.strip().lower()), index=ce_raw.index)
     ce_date = parse_dates(ce)
     out[s.CE_SCREENING] = np.select(
         [ce.isin(_YES) | ce_date.values.notna(), ce.isin(_NO)], ["yes", "no"], "unknown"
     )
     unrecognised = (ce != "") & ~ce.isin(_YES | _NO) & ce_date.values.isna()
     audit.warn(unrecognised, "unrecognised_ce_screening")
+
+
+def _by_unique(values: pd.Series, func: Callable[[str], object]) -> np.ndarray:
+    """Apply `func` to each distinct value once (columns repeat a few values a million times)."""
+    codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy())
+    mapped = np.array([func(str(u)) for u in uniques] + [func("")], dtype=object)
+    out = mapped[codes]
+    if all(isinstance(v, bool | np.bool_) for v in mapped):
+        return out.astype(bool)
+    return out
 
 
 def _authority_key(names: pd.Series) -> pd.Series:
@@ -607,6 +622,21 @@ def _authority_one(name: str) -> str:
     key = re.sub(r"\b(county|city|borough|district|metropolitan)?\s*(council|cc)\b", "", key)
     key = re.sub(r"^\s*(london borough of|royal borough of|city of)\s+", "", key)
     return re.sub(r"[^a-z]", "", key)
+
+
+def _pair_detail(
+    a_name: str, a: pd.Series, b_name: str, b: pd.Series
+) -> Callable[[pd.Series], pd.Series]:
+    """Describe a coordinate pair in words, built only for the rows asked for (it is slow)."""
+
+    def make(mask: pd.Series) -> pd.Series:
+        rows = mask.to_numpy(dtype=bool)
+        return (
+            f"`{a_name}` = " + a[rows].astype(object).map(repr)
+            + f", `{b_name}` = " + b[rows].astype(object).map(repr)
+        )  # fmt: skip
+
+    return make
 
 
 def _locations(
@@ -627,30 +657,35 @@ def _locations(
     filled = (lat_t != "") | (lon_t != "")
     if filled.any():
         la, lo = numbers(lat_t), numbers(lon_t)
-        detail = (
-            "`lat` = " + lat_t[filled].astype(object).map(repr)
-            + ", `lon` = " + lon_t[filled].astype(object).map(repr)
-        )  # fmt: skip
+        detail = _pair_detail("lat", lat_t, "lon", lon_t)
         partial = filled & ((lat_t == "") | (lon_t == ""))
-        audit.reject(partial, "invalid_coordinates", detail + ": both `lat` and `lon` are needed")
+        audit.reject(
+            partial,
+            "invalid_coordinates",
+            detail(partial) + ": both `lat` and `lon` are needed")
         nonnum = filled & ~partial & ~(np.isfinite(la) & np.isfinite(lo))
         audit.reject(
             nonnum,
             "invalid_coordinates",
-            detail + ": not numbers (expected decimal degrees such as 51.752, -1.258)",
+            detail(nonnum) + ": not numbers (expected decimal degrees such as 51.752, -1.258)",
         )
         ok = filled & ~partial & ~nonnum
         zero = ok & (la == 0) & (lo == 0)
-        audit.reject(zero, "invalid_coordinates", detail + ": 0,0 is a placeholder, not a place")
+        audit.reject(
+            zero,
+            "invalid_coordinates",
+            detail(zero) + ": 0,0 is a placeholder, not a place")
         swapped = ok & ~zero & la.between(*_GB_LON) & lo.between(*_GB_LAT)
         audit.reject(
-            swapped, "invalid_coordinates", detail + ": lat and lon look swapped (lat is ~50-60)"
+            swapped,
+            "invalid_coordinates",
+            detail(swapped) + ": lat and lon look swapped (lat is ~50-60)"
         )
         world = ok & ~swapped & ~zero & ~(la.between(-90, 90) & lo.between(-180, 180))
         audit.reject(
             world,
             "invalid_coordinates",
-            detail + ": out of range for WGS84 degrees (lat -90..90, lon -180..180)",
+            detail(world) + ": out of range for WGS84 degrees (lat -90..90, lon -180..180)",
         )
         good = (ok & ~swapped & ~zero & ~world).to_numpy()
         lat[good] = la.to_numpy()[good]
@@ -662,30 +697,35 @@ def _locations(
     filled = ((e_t != "") | (n_t != "")) & ~decided
     if filled.any():
         ea, no = numbers(e_t), numbers(n_t)
-        detail = (
-            "`easting` = " + e_t[filled].astype(object).map(repr)
-            + ", `northing` = " + n_t[filled].astype(object).map(repr)
-        )  # fmt: skip
+        detail = _pair_detail("easting", e_t, "northing", n_t)
         partial = filled & ((e_t == "") | (n_t == ""))
         audit.reject(
-            partial, "invalid_coordinates", detail + ": both `easting` and `northing` are needed"
+            partial,
+            "invalid_coordinates",
+            detail(partial) + ": both `easting` and `northing` are needed"
         )
         nonnum = filled & ~partial & ~(np.isfinite(ea) & np.isfinite(no))
         audit.reject(
             nonnum,
             "invalid_coordinates",
-            detail + ": not numbers (expected metres such as 451000, 206000)",
+            detail(nonnum) + ": not numbers (expected metres such as 451000, 206000)",
         )
         ok = filled & ~partial & ~nonnum
         zero = ok & (ea == 0) & (no == 0)
-        audit.reject(zero, "invalid_coordinates", detail + ": 0,0 is a placeholder, not a place")
+        audit.reject(
+            zero,
+            "invalid_coordinates",
+            detail(zero) + ": 0,0 is a placeholder, not a place")
         km = ok & ~zero & ea.between(0, 700) & no.between(0, 1300)
-        audit.reject(km, "invalid_coordinates", detail + ": looks like kilometres; expected metres")
+        audit.reject(
+            km,
+            "invalid_coordinates",
+            detail(km) + ": looks like kilometres; expected metres")
         rng = ok & ~zero & ~km & ~(ea.between(*_BNG_E) & no.between(*_BNG_N))
         audit.reject(
             rng,
             "invalid_coordinates",
-            detail + ": outside the British National Grid (easting 0-700000, northing "
+            detail(rng) + ": outside the British National Grid (easting 0-700000, northing "
             "0-1300000 metres)",
         )
         good = (ok & ~km & ~rng & ~zero).to_numpy()

@@ -7,6 +7,7 @@ Whole-file problems raise `InputError` naming the file and what is wrong.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -162,6 +163,26 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+# A byte that cannot start or continue a valid UTF-8 sequence where it stands (approximate:
+# used only to say where stray Windows-1252 bytes are)
+_NOT_UTF8 = re.compile(
+    rb"(?<![\xc2-\xf4])[\x80-\xbf](?![\x80-\xbf])|[\xc0\xc1\xf5-\xff]"
+    rb"|[\xc2-\xf4](?![\x80-\xbf])"
+)
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: decode the invalid bytes of a UTF-8 file as Windows-1252."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return bad.decode("cp1252", errors="strict"), exc.end
+
+
+codecs.register_error("hotspots-cp1252", _cp1252_fallback)
+
+
 def _decode(raw: bytes, path: Path, what: str) -> tuple[str, str]:
     if raw.startswith(b"\xef\xbb\xbf"):
         try:
@@ -190,7 +211,13 @@ def _decode(raw: bytes, path: Path, what: str) -> tuple[str, str]:
             text, encoding = raw.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             try:
-                text, encoding = raw.decode("cp1252"), "cp1252"
+                if _UTF8_MULTIBYTE.search(raw):
+                    # Mostly UTF-8 with a few stray Windows-1252 bytes (text pasted from another
+                    # export): keep the UTF-8 text; read only the invalid bytes as Windows-1252.
+                    text = raw.decode("utf-8", errors="hotspots-cp1252")
+                    encoding = "utf-8 (with Windows-1252 bytes)"
+                else:
+                    text, encoding = raw.decode("cp1252"), "cp1252"
             except UnicodeDecodeError as exc:
                 raise InputError(
                     f"The {what} file {path} is neither UTF-8 nor Windows-1252 text (byte "
@@ -224,6 +251,14 @@ def _read_csv(path: Path, *, what: str) -> Table:
     if not raw.strip():
         raise empty
     text, encoding = _decode(raw, path, what)
+    decode_notes: tuple[str, ...] = ()
+    if encoding.startswith("utf-8 (with"):
+        bad = [m.start() for m in _NOT_UTF8.finditer(raw)]
+        line = raw[: bad[0]].count(b"\n") + 1 if bad else 0
+        decode_notes = (
+            f"{len(bad)} byte(s) were not UTF-8 and were read as Windows-1252 (the first on "
+            f"line {line}); the rest of the file is UTF-8",
+        )
     if not text.strip():
         raise empty
     if text.lstrip()[:9].lower().startswith(("<html", "<!doctype", "<table", "<?xml")):
@@ -232,12 +267,12 @@ def _read_csv(path: Path, *, what: str) -> Table:
             "workbook. Open it in Excel and save it as .xlsx or as CSV (UTF-8).",
             path=path,
         )
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = decode_notes
     hint = _SEP_LINE.match(text)
     if hint:  # Excel's "sep=;" first line names the delimiter; Excel does not show it as a row
         delimiter = hint.group(1)
         text = text[hint.end() :]
-        notes = (f"the first line {hint.group(0).strip()!r} set the delimiter",)
+        notes = (*notes, f"the first line {hint.group(0).strip()!r} set the delimiter",)
     else:
         first_line = next(line for line in text.splitlines() if line.strip())
         delimiter = _sniff_delimiter(first_line)
@@ -272,6 +307,7 @@ def _read_csv(path: Path, *, what: str) -> Table:
         ) from exc
     if header is None:  # only delimiters and blank lines
         raise empty
+    _refuse_title_line(header, header_row, records, path, what)
     fixed = _fit_rows(records, len(header), path, what, header_row, where=f"file {path}")
     frame, original, blank, more = _finish(
         _columns(fixed, len(header)), len(fixed), header, path, what, first_row=header_row + 1
@@ -280,6 +316,27 @@ def _read_csv(path: Path, *, what: str) -> Table:
     if len(frame.columns) == 2 and delimiter == ",":  # row_number + one column
         notes = (*notes, "the header has a single column: is the file really comma-separated?")
     return Table(frame, path, encoding, delimiter, None, original, blank, notes)
+
+
+def _refuse_title_line(
+    header: Sequence[str], header_row: int, records: list[list[str]], path: Path, what: str
+) -> None:
+    """A one-cell first line above a wider row is a title, not the header: say so."""
+    if sum(1 for c in header if c.strip()) != 1:
+        return
+    for offset, record in enumerate(records[:20], start=1):
+        filled = sum(1 for c in record if c.strip())
+        if filled >= 3:
+            title = next(c for c in header if c.strip()).strip()
+            raise InputError(
+                f"The {what} file {path} starts with a line that is not the header: row "
+                f"{header_row} holds only {title!r}, and the table seems to start at row "
+                f"{header_row + offset}. Delete the lines above the header row (the row of "
+                "column names) and try again.",
+                path=path,
+            )
+        if filled:
+            return
 
 
 def _read_csv_fast(
@@ -409,11 +466,15 @@ def _read_xlsx(path: Path, *, sheet: str | None, what: str) -> Table:
             if not names:
                 raise InputError(f"The {what} workbook {path} has no worksheets.", path=path)
             if sheet is None:
-                chosen = names[0]
+                visible = [ws.title for ws in wb.worksheets if ws.sheet_state == "visible"]
+                chosen = (visible or names)[0]
+                hidden = [n for n in names if n not in visible]
                 if len(names) > 1:
                     notes.append(
-                        f"the workbook has {len(names)} sheets ({', '.join(names)}); read the "
-                        f"first, {chosen!r}. Use --sheet to choose another."
+                        f"the workbook has {len(names)} sheets ({', '.join(names)}"
+                        + (f"; hidden: {', '.join(hidden)}" if hidden else "")
+                        + f"); read the first visible one, {chosen!r}. Use --sheet to choose "
+                        "another."
                     )
             else:
                 matches = [n for n in names if n == sheet] or [

@@ -329,11 +329,17 @@ def check_columns(table: Table, *, what: str = "episodes") -> None:
     missing = [c for c in s.REQUIRED_COLUMNS if c not in cols]
     if missing:
         names = ", ".join(f"`{c}`" for c in missing)
+        where = f" (sheet {table.sheet!r})" if table.sheet else ""
         msg = (
-            f"The {what} file {table.path} is missing the required column(s) {names}. "
+            f"The {what} file {table.path}{where} is missing the required column(s) {names}. "
             f"Columns found: {found}. Headers are matched ignoring case, spaces and '-' "
             "(e.g. 'Missing From' = `missing_from`)."
         )
+        sheets = [n for n in table.notes if "sheets" in n]
+        if table.sheet and sheets:
+            msg += f" Note: {sheets[0]}"
+        elif table.sheet:
+            msg += " Use --sheet to read another sheet."
         raise InputError(msg, path=table.path)
     for a, b in ((s.LAT, s.LON), (s.EASTING, s.NORTHING)):
         if (a in cols) != (b in cols):

@@ -135,13 +135,6 @@ def test_missing_file_and_folder(capsys, tmp_path):
     assert code == 2 and "is a folder, not a file" in _flat(err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/episodes.py: a title line above the header is taken as a one-column header, and "
-    "the message blames the real header row ('row 3, has a value ('child_id') in column B, "
-    "beyond the last named column (the header has 1 columns)') without naming the line it "
-    "took as the header",
-)
 def test_a_title_line_above_the_header_is_named_in_the_message(capsys, tmp_path):
     src = tmp_path / "e.csv"
     src.write_text("Missing episodes report\n\n" + HEADER + GOOD)
@@ -150,12 +143,6 @@ def test_a_title_line_above_the_header_is_named_in_the_message(capsys, tmp_path)
     assert "Missing episodes report" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/validate.check_columns: for a workbook, the missing-column message does not say "
-    "which sheet was read or that the workbook has others (the note naming the sheets is only "
-    "printed on success)",
-)
 def test_missing_columns_in_an_xlsx_name_the_sheet_read(capsys, tmp_path):
     src = _xlsx(tmp_path / "e.xlsx", {"Lookup": [["code", "label"], ["M", "Missing"]],
                                        "Episodes": EPISODE_ROWS})
@@ -164,11 +151,6 @@ def test_missing_columns_in_an_xlsx_name_the_sheet_read(capsys, tmp_path):
     assert "'Lookup'" in err and "--sheet" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/episodes._read_xlsx: without --sheet the first sheet is read even when it is "
-    "hidden (Excel users do not see it); it should be the first visible sheet",
-)
 def test_a_hidden_first_sheet_is_not_read_by_default(capsys, tmp_path):
     src = _xlsx(tmp_path / "e.xlsx", {"Lookup": [["code", "label"], ["M", "Missing"]],
                                        "Episodes": EPISODE_ROWS}, hidden=("Lookup",))
@@ -231,24 +213,17 @@ MIXED = (
 ).encode("utf-8") + b"E2,C2,2020-01-01,52.066495,-1.341187,H2,Children\x92s home\n"
 
 
-def test_mixed_encodings_are_read_as_windows_1252_and_keep_every_row(capsys, tmp_path):
-    """A UTF-8 file with one Windows-1252 byte (0x92, a curly apostrophe) is not valid UTF-8,
-    so the whole file is decoded as Windows-1252: every row is kept and the apostrophe is
-    right, but the UTF-8 characters elsewhere become two characters each (é -> Ã©)."""
+def test_mixed_encodings_are_read_as_utf8_with_a_note_and_keep_every_row(capsys, tmp_path):
+    """A UTF-8 file with one Windows-1252 byte (0x92, a curly apostrophe): the UTF-8 text is
+    kept, only the stray byte is read as Windows-1252, and a note names its line."""
     src = tmp_path / "e.csv"
     src.write_bytes(MIXED)
     code, out, err = _cli(capsys, "validate", src, "-q")
     assert code == 0, err
-    assert "2 rows read (cp1252)" in out and "mapped        2" in out
+    assert "2 rows read (utf-8 (with Windows-1252 bytes))" in out and "mapped        2" in out
+    assert "were read as Windows-1252 (the first on line" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/episodes._decode: a UTF-8 file with one Windows-1252 byte is decoded entirely "
-    "as Windows-1252, silently turning its UTF-8 text into mojibake ('Maison-é' -> "
-    "'Maison-Ã©'), so e.g. home_id no longer matches the homes register; expected: decode as "
-    "UTF-8 and only the invalid bytes as Windows-1252, with a note naming the row",
-)
 def test_mixed_encodings_keep_the_utf8_text(capsys, tmp_path):
     src = tmp_path / "e.csv"
     src.write_bytes(MIXED)
@@ -420,7 +395,7 @@ def test_xlsx_with_several_sheets_reads_the_first_with_a_note(capsys, tmp_path):
     code, out, err = _cli(capsys, "validate", src, "-q")
     assert code == 0, err
     assert "sheet 'Episodes'" in out and "mapped        2" in out
-    assert ("note: the workbook has 3 sheets (Episodes, Lookup, Notes); read the first, "
-            "'Episodes'. Use --sheet to choose another.") in out
+    assert ("note: the workbook has 3 sheets (Episodes, Lookup, Notes); read the first "
+            "visible one, 'Episodes'. Use --sheet to choose another.") in out
     code, out, err = _cli(capsys, "validate", src, "--sheet", " episodes ", "-q")
     assert code == 0 and "sheet 'Episodes'" in out  # case and spaces ignored

@@ -39,7 +39,10 @@ including assets that are not in any ``default_js``/``default_css`` list):
    ``data:text/html`` iframes), `OfflineAssetError` is raised naming every such URL. So a new
    plugin, a tile layer or a d3-based branca colormap legend cannot silently break offline use:
    it fails loudly until it gets an offline source here. Plain ``<a href="https://...">``
-   attribution links are allowed: nothing is loaded unless the user clicks them.
+   attribution links are allowed: nothing is loaded unless the user clicks them. ``data:``
+   URIs (inlined images such as the density overlay) are local and allowed. The only way to
+   keep a network URL is to name it exactly in ``allowed_urls`` (used for the opt-in tile
+   layer: its URL template and nothing else).
 
 The check is a static safety net for folium's output, not a JavaScript sandbox: a URL built at
 run time from pieces cannot be seen. The browser tests (every non-``file:``/``data:`` request
@@ -56,6 +59,7 @@ import html as html_lib
 import mimetypes
 import re
 import urllib.parse
+from collections.abc import Collection
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -281,15 +285,22 @@ def _parse_attrs(text: str) -> dict[str, str]:
     return attrs
 
 
-def make_self_contained(html: str) -> str:
+def make_self_contained(html: str, *, allowed_urls: Collection[str] = ()) -> str:
     """Return ``html`` (folium's ``m.get_root().render()``) with every CDN asset inlined or
     removed, so the page works from ``file://`` with no network.
 
     Build the map with ``tiles=None`` and set ``m.options["max_zoom"]`` (e.g. 18): folium sets
     no maxZoom without a tile layer.
 
-    Raises `OfflineAssetError` if the result would still load anything from the network (the
-    message names every URL), or if a local asset is missing or of another version.
+    ``data:`` URIs (e.g. a PNG image overlay) are local and always accepted.
+
+    `allowed_urls` is for the one deliberate exception, an opt-in online tile layer: each entry
+    is an exact URL (the tile template as written, e.g.
+    ``https://tile.openstreetmap.org/{z}/{x}/{y}.png``) that may stay. Nothing else may: a
+    URL that differs in any character is still refused.
+
+    Raises `OfflineAssetError` if the result would still load anything else from the network
+    (the message names every URL), or if a local asset is missing or of another version.
     """
 
     def repl(m: re.Match[str]) -> str:
@@ -323,7 +334,8 @@ def make_self_contained(html: str) -> str:
         return token
 
     out = _TOKEN_RE.sub(repl, html)
-    urls = find_external_urls(out)
+    allowed = frozenset(allowed_urls)
+    urls = [u for u in find_external_urls(out) if u not in allowed]
     if urls:
         listed = "\n  ".join(urls)
         raise OfflineAssetError(

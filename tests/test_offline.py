@@ -319,3 +319,55 @@ def test_fixture_blocks_the_network(page, tmp_path):
 
     assert any("leaflet" in url for url in page.blocked)
     assert any("L is not defined" in e for e in page.page_errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# data: URIs and the one allowed tile URL
+# ---------------------------------------------------------------------------------------------
+
+PNG_1PX = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+           "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def test_data_uri_image_overlay_is_accepted():
+    m = bare_map()
+    folium.raster_layers.ImageOverlay(PNG_1PX, bounds=[[51.7, -1.3], [51.8, -1.2]],
+                                      pixelated=False).add_to(m)
+    out = make_self_contained(m.get_root().render())
+    assert find_external_urls(out) == []
+    assert PNG_1PX in out
+
+
+def test_image_overlay_from_the_network_is_refused():
+    m = bare_map()
+    folium.raster_layers.ImageOverlay("https://example.org/o.png",
+                                      bounds=[[51.7, -1.3], [51.8, -1.2]]).add_to(m)
+    with pytest.raises(OfflineAssetError, match=re.escape("https://example.org/o.png")):
+        make_self_contained(m.get_root().render())
+
+
+OSM = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+
+def test_allowed_tile_url_passes_and_nothing_else():
+    m = bare_map()
+    folium.TileLayer(OSM, attr="OpenStreetMap contributors").add_to(m)
+    out = make_self_contained(m.get_root().render(), allowed_urls=[OSM])
+    assert find_external_urls(out) == [OSM]
+
+    m.get_root().header.add_child(folium.JavascriptLink("https://example.org/x.js"))
+    with pytest.raises(OfflineAssetError) as info:
+        make_self_contained(m.get_root().render(), allowed_urls=[OSM])
+    assert info.value.urls == ("https://example.org/x.js",)
+
+
+@pytest.mark.parametrize("near_miss", [
+    "https://tile.openstreetmap.org/{z}/{x}/{y}.png?x=1",
+    "https://a.tile.openstreetmap.org/{z}/{x}/{y}.png",
+    "http://tile.openstreetmap.org/{z}/{x}/{y}.png",
+])
+def test_allowed_urls_must_match_exactly(near_miss):
+    m = bare_map()
+    folium.TileLayer(near_miss, attr="x").add_to(m)
+    with pytest.raises(OfflineAssetError, match=re.escape(near_miss)):
+        make_self_contained(m.get_root().render(), allowed_urls=[OSM])

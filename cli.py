@@ -30,7 +30,15 @@ _EPILOG_RUN = """\
 examples:
   hotspots run episodes.csv --out out
   hotspots run episodes.xlsx --sheet Episodes --homes homes.csv --period 2020-01-01:2020-06-30
+  hotspots run episodes.csv --homes homes.csv --population pop_0_17.csv --out out
+  hotspots run episodes.csv --period 2020-01-01:2020-06-30 --compare-period 2019-01-01:2019-06-30
   hotspots run episodes.csv --boundaries kent.toml --eps-m 300 --min-samples 8 --out kent
+  hotspots run episodes.csv --method hdbscan --min-samples 8 --out hdbscan
+"""
+_EPILOG_TUNE = """\
+examples:
+  hotspots tune episodes.csv                       # k-distance summary and a suggested eps
+  hotspots tune episodes.csv --min-samples 8 --out k-distance.png
 """
 _EPILOG_VALIDATE = """\
 example:
@@ -167,10 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--homes", type=Path, metavar="FILE", help="homes register (CSV or XLSX)")
     run.add_argument("--out", type=Path, default=Path("hotspots-output"), metavar="DIR",
                      help="output folder (default: hotspots-output)")
-    run.add_argument("--eps-m", type=_positive_float, default=250.0, metavar="M",
-                     help="DBSCAN neighbourhood radius in metres (default: 250)")
+    run.add_argument("--eps-m", type=_positive_float, default=None, metavar="M",
+                     help="DBSCAN neighbourhood radius in metres (default: 250; "
+                     "'hotspots tune' suggests one)")
     run.add_argument("--min-samples", type=_int, default=5, metavar="N",
                      help="episodes needed within --eps-m to make a hotspot core (default: 5)")
+    run.add_argument("--method", choices=("dbscan", "hdbscan"), default="dbscan",
+                     help="clustering: dbscan (default) or hdbscan (min cluster size = "
+                     "--min-samples; see docs/method.md)")
+    run.add_argument("--population", type=Path, metavar="FILE",
+                     help="children aged 0-17 by ward or district code (CSV/XLSX with columns "
+                     "area_code, population_0_17; e.g. ONS mid-year estimates) for rates per "
+                     "10,000")
+    run.add_argument("--focus-lpa", metavar="NAME", default=None,
+                     help="LPA of the focus table tables/focus_lpa.csv (default: 'Cherwell and "
+                     "West Oxfordshire' when the boundary set has it)")
+    run.add_argument("--compare-period", metavar="START:END",
+                     help="compare with this period: change columns and new / persistent / gone "
+                     "hotspots (default with --period: the previous period of the same length, "
+                     "when the file covers it)")
+    run.add_argument("--show-home-names", action="store_true",
+                     help="put home names and providers in homes.csv (default: left out)")
     run.add_argument("--title", default=None, help="title shown on the map")
     run.add_argument(
         "--hotspot-precision",
@@ -180,6 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
         "only (default: postcode, i.e. full postcodes and coordinates)",
     )
     common(run)
+
+    tune = sub.add_parser(
+        "tune",
+        help="help choose eps: the k-distance curve and a suggested eps",
+        description="Print the k-distance curve of the episodes for --min-samples (the radius "
+        "around each episode's location holding min_samples episodes, as DBSCAN counts them), "
+        "suggest an eps (the knee of the curve) and draw the curve (PNG or SVG).",
+        epilog=_EPILOG_TUNE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tune.add_argument("episodes", type=Path, metavar="EPISODES", nargs="?",
+                      help="CSV or XLSX episodes file (or use --ssda903)")
+    tune.add_argument("--min-samples", type=_int, default=5, metavar="N",
+                      help="episodes needed within eps to make a core location (default: 5)")
+    tune.add_argument("--out", type=Path, default=Path("k-distance.png"), metavar="FILE",
+                      help="the curve: .png or .svg (default: k-distance.png)")
+    tune.add_argument(
+        "--hotspot-precision",
+        choices=("coordinates", "postcode", "sector", "district"),
+        default="postcode",
+        help="least precise location used, as for 'run' (default: postcode)",
+    )
+    common(tune)
 
     val = sub.add_parser(
         "validate",
@@ -221,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo"), metavar="DIR",
                       help="demo folder (default: demo)")
     demo.add_argument("--seed", type=_int, default=1, help="random seed (default: 1)")
-    demo.add_argument("--eps-m", type=_positive_float, default=250.0, metavar="M",
+    demo.add_argument("--eps-m", type=_positive_float, default=None, metavar="M",
                       help="DBSCAN neighbourhood radius in metres (default: 250)")
     demo.add_argument("--min-samples", type=_int, default=5, metavar="N",
                       help="episodes needed within --eps-m to make a hotspot core (default: 5)")
@@ -323,12 +371,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sheet=args.sheet,
         eps_m=args.eps_m,
         min_samples=args.min_samples,
+        method=args.method,
+        population=args.population,
+        focus_lpa=args.focus_lpa,
+        compare_period=args.compare_period,
+        show_home_names=args.show_home_names,
         period=args.period,
         host_authority=args.host_authority,
         title=args.title,
         progress=progress,
     )
     print(outcome.summary())
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    _check_source("tune", args)
+    progress = Progress(sys.stderr, quiet=args.quiet)
+    text, path = tune_eps(
+        episodes=args.episodes,
+        ssda903=_ssda903_paths(args),
+        postcodes=args.postcodes,
+        hotspot_precision=args.hotspot_precision,
+        boundaries=args.boundaries,
+        sheet=args.sheet,
+        period=args.period,
+        host_authority=args.host_authority,
+        min_samples=args.min_samples,
+        out=args.out,
+        progress=progress,
+    )
+    print(text)
+    print(f"Curve:   {path}")
     return 0
 
 
@@ -419,6 +493,7 @@ class RunOutcome:
     out_dir: Path
     paths: dict[str, Path]
     counts: dict[str, object]
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """A few lines for the terminal: counts and where the outputs are."""
@@ -436,6 +511,9 @@ class RunOutcome:
             f"Tables:  {self.paths['episodes'].parent}/ and {self.paths['xlsx']}",
             f"Run log: {self.paths['run_json']}",
         ]
+        if "focus_lpa" in self.paths:
+            lines.insert(-1, f"Focus:   {self.paths['focus_lpa']}")
+        lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -578,33 +656,49 @@ def run_analysis(
     homes: Path | None = None,
     boundaries: str | None = None,
     sheet: str | None = None,
-    eps_m: float = 250.0,
+    eps_m: float | None = None,
     min_samples: int = 5,
+    method: str = "dbscan",
+    population: Path | None = None,
+    focus_lpa: str | None = None,
+    compare_period: str | None = None,
+    show_home_names: bool = False,
     period: str | None = None,
     host_authority: str = "Oxfordshire",
     title: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> RunOutcome:
-    """Read, analyse and write everything for one run."""
+    """Read, analyse and write everything for one run.
+
+    `eps_m` None is the default (250 m), recorded as such in run.json; `focus_lpa` None is the
+    default focus LPA, silently skipped when the boundary set has no such LPA (a name given
+    that the boundary set lacks is an error).
+    """
     from geo.episodes import read_table
     from geo.output import write_run_json, write_tables
-    from geo.pipeline import AnalysisConfig, analyse
+    from geo.pipeline import DEFAULT_EPS_M, DEFAULT_FOCUS_LPA, AnalysisConfig, analyse
+    from geo.rates import read_population
     from maps.render import MapContext, write_map
 
     config = AnalysisConfig(
-        eps_m=eps_m, min_samples=min_samples, period=_period(period),
+        eps_m=DEFAULT_EPS_M if eps_m is None else eps_m, eps_given=eps_m is not None,
+        min_samples=min_samples, method=method, period=_period(period),
+        compare_period=_period(compare_period),
+        focus_lpa=focus_lpa or DEFAULT_FOCUS_LPA, focus_lpa_given=focus_lpa is not None,
         host_authority=host_authority, hotspot_precision=hotspot_precision,
     )
+    pop = read_population(population) if population is not None else None
     bset = _load_boundaries(boundaries, progress)
     loaded = _load_episodes(episodes, ssda903, sheet=sheet, host_authority=host_authority,
                             progress=progress)
     index = _load_postcodes(postcodes, progress)
     homes_table = read_table(homes, what="homes register") if homes is not None else None
     result = analyse(loaded.table, wards=bset.wards, config=config, homes_table=homes_table,
-                     postcodes=index, prerejected=loaded.prerejected, progress=progress)
+                     postcodes=index, prerejected=loaded.prerejected, population=pop,
+                     progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     progress(f"Writing tables to {out_dir / 'tables'}")
-    paths = write_tables(result, out_dir)
+    paths = write_tables(result, out_dir, show_home_names=show_home_names)
     progress("Drawing the map")
     context = MapContext(
         wards=bset.wards,
@@ -613,11 +707,16 @@ def run_analysis(
         boundary_name=bset.name,
         boundary_vintage=bset.vintage,
         title=title or "Missing episodes: wards, LPAs and hotspots",
+        show_home_names=show_home_names,
     )
     paths["map"] = write_map(result, context, out_dir / "map.html")
     inputs = list(loaded.inputs)
     if homes_table is not None:
         inputs.append(_input_record(homes_table, "homes"))
+    if pop is not None:
+        inputs.append({"role": "population", "path": str(pop.path),
+                       "sha256": sha256_file(pop.path), "bytes": pop.path.stat().st_size,
+                       "rows": pop.rows})
     boundary_doc = {
         "name": bset.name,
         "vintage": bset.vintage,
@@ -637,12 +736,16 @@ def run_analysis(
             "rule": "hotspots are computed only from locations at least this precise; "
             "coarser ones (postcode sectors, districts) are counted in the area tables only",
         },
+        "homes_register": {
+            "names_in_outputs": show_home_names,
+            "linking": result.counts.get("homes_linking"),
+        },
     }
     paths["run_json"] = out_dir / "run.json"
     write_run_json(result, paths["run_json"], inputs=inputs, boundaries=boundary_doc,
                    outputs=paths, version=version(), extra=extra)
     progress("Done")
-    return RunOutcome(out_dir, paths, dict(result.counts))
+    return RunOutcome(out_dir, paths, dict(result.counts), result.notes)
 
 
 _POSTCODE_CREDITS = (
@@ -680,7 +783,8 @@ def validate_only(
                             progress=progress)
     index = _load_postcodes(postcodes, progress)
     table = loaded.table
-    config = AnalysisConfig(period=_period(period), host_authority=host_authority)
+    config = AnalysisConfig(period=_period(period), host_authority=host_authority,
+                            auto_compare=False)
     frame = analyse(table, wards=bset.wards, config=config, postcodes=index,
                     prerejected=loaded.prerejected, progress=progress).episodes
     source = episodes if episodes is not None else f"SSDA903 return ({table.path.name})"
@@ -722,6 +826,45 @@ def validate_only(
                 f"{row[s.REASON]}: {row[s.DETAIL]}"
             )
     return "\n".join(lines)
+
+
+def tune_eps(
+    *,
+    episodes: Path | None,
+    out: Path,
+    min_samples: int = 5,
+    ssda903: Ssda903Paths | None = None,
+    postcodes: str | None = None,
+    hotspot_precision: str = "postcode",
+    boundaries: str | None = None,
+    sheet: str | None = None,
+    period: str | None = None,
+    host_authority: str = "Oxfordshire",
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[str, Path]:
+    """The k-distance summary and suggested eps as text, and the curve written to `out`."""
+    from geo.errors import ParameterError
+    from geo.pipeline import AnalysisConfig, clustering_points, locate
+    from geo.tune import k_distances, suggest_eps, summary_text, write_curve
+
+    if out.suffix.lower() not in (".png", ".svg"):
+        msg = f"`--out` must end in .png or .svg. Got {out.name!r}."
+        raise ParameterError(msg)
+    config = AnalysisConfig(min_samples=min_samples, period=_period(period),
+                            host_authority=host_authority, hotspot_precision=hotspot_precision)
+    bset = _load_boundaries(boundaries, progress)
+    loaded = _load_episodes(episodes, ssda903, sheet=sheet, host_authority=host_authority,
+                            progress=progress)
+    index = _load_postcodes(postcodes, progress)
+    progress("Validating and locating the episodes")
+    located = locate(loaded.table, wards=bset.wards, config=config, postcodes=index)
+    x, y = clustering_points(located, config)
+    progress(f"k-distances of {len(x):,} episodes (min_samples {min_samples})")
+    kd = k_distances(x, y, min_samples=min_samples)
+    suggestion = suggest_eps(kd.curve)
+    note = f" (mapped, located at least to {hotspot_precision} precision)"
+    path = write_curve(kd, suggestion, out)
+    return summary_text(kd, suggestion, points_note=note), path
 
 
 def write_synthetic_data(
@@ -766,6 +909,7 @@ def describe_boundaries(spec: str | None) -> str:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run,
+    "tune": _cmd_tune,
     "validate": _cmd_validate,
     "synth": _cmd_synth,
     "demo": _cmd_demo,

@@ -17,7 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from geo import schema as s
+from geo.compare import CHANGE_MEASURES
+from geo.homes import DRIVERS, HOME_MEASURES
 from geo.pipeline import AnalysisResult
+from geo.summary import DURATION_BANDS
 
 EPISODE_COLUMNS = (
     s.ROW_NUMBER, s.EPISODE_ID, s.STATUS, s.REASON, s.PRECISION, s.LAT, s.LON, s.WARD_CODE,
@@ -27,7 +30,10 @@ AUDIT_COLUMNS = (s.ROW_NUMBER, s.EPISODE_ID, s.STATUS, s.REASON, s.DETAIL, s.WAR
 HOME_COLUMNS = (
     s.ROW_NUMBER, s.HOME_ID, s.HOME_TYPE, s.HOME_PLACES, s.STATUS, s.REASON, s.PRECISION,
     s.WARD_CODE, s.WARD_NAME, s.LAD_NAME, s.LPA_NAME, s.HOTSPOT_ID,
+    *HOME_MEASURES, "episodes_linked_by_id", "episodes_linked_by_location",
+    "episodes_per_place", "children_per_place",
 )  # fmt: skip
+HOME_NAME_COLUMNS = (s.HOME_NAME, s.HOME_PROVIDER)  # only with show_home_names
 _PINNED_TIME = dt.datetime(2000, 1, 1)
 
 
@@ -60,21 +66,16 @@ def audit_table(result: AnalysisResult) -> pd.DataFrame:
     return ep.loc[keep, list(AUDIT_COLUMNS)].reset_index(drop=True)
 
 
-def homes_table(result: AnalysisResult) -> pd.DataFrame | None:
-    """Per home: type, places, area, hotspot, and its episodes and children."""
+def homes_table(result: AnalysisResult, *, show_home_names: bool = False) -> pd.DataFrame | None:
+    """Per home: type, places, area, hotspot, and the episodes and children linked to it.
+
+    Names and providers are left out unless `show_home_names` is set: a home's name can
+    identify a children's home whose address is not published.
+    """
     if result.homes is None:
         return None
-    homes = result.homes[list(HOME_COLUMNS)].copy()
-    mapped = result.mapped
-    linked = mapped[mapped[s.HOME_ID] != ""]
-    per_home = linked.groupby(s.HOME_ID).agg(
-        episodes=(s.EPISODE_ID, "size"), children=(s.CHILD_ID, "nunique")
-    )
-    homes = homes.merge(per_home, left_on=s.HOME_ID, right_index=True, how="left")
-    homes[["episodes", "children"]] = homes[["episodes", "children"]].fillna(0).astype("int64")
-    places = homes[s.HOME_PLACES].astype("Float64")
-    homes["episodes_per_place"] = (homes["episodes"] / places.where(places > 0)).round(2)
-    return homes
+    columns = [*HOME_COLUMNS, *(HOME_NAME_COLUMNS if show_home_names else ())]
+    return result.homes[columns].reset_index(drop=True)
 
 
 def hotspots_table(result: AnalysisResult) -> pd.DataFrame:
@@ -82,18 +83,45 @@ def hotspots_table(result: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame(result.hotspots.drop(columns="geometry"))
 
 
-def summary_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
-    """The tables that go into tables.xlsx, by sheet name."""
+def hotspots_gone_table(result: AnalysisResult) -> pd.DataFrame | None:
+    """The comparison period's hotspots with no current hotspot near them (None: no
+    comparison)."""
+    if result.comparison is None:
+        return None
+    gone = result.comparison.gone
+    return pd.DataFrame(gone.drop(columns="geometry")).reset_index(drop=True)
+
+
+def report_checks_table(result: AnalysisResult) -> pd.DataFrame:
+    """The committee report's claims checked against the totals."""
+    checks = result.info.get("report_checks") or []
+    assert isinstance(checks, list)
+    frame = pd.DataFrame(checks, columns=["claim", "measure", "value", "holds"])
+    frame["holds"] = frame["holds"].map({True: "yes", False: "no"}).fillna("cannot tell")
+    return frame
+
+
+def summary_tables(
+    result: AnalysisResult, *, show_home_names: bool = False
+) -> dict[str, pd.DataFrame]:
+    """The tables that go into tables.xlsx, by sheet name (the README sheet is added by
+    `write_xlsx`)."""
     sheets = {
         "localities_lpa": result.localities["lpa"],
         "localities_district": result.localities["district"],
         "localities_ward": result.localities["ward"],
-        "totals": result.totals,
-        "hotspots": hotspots_table(result),
     }
-    homes = homes_table(result)
+    if result.focus_lpa is not None:
+        sheets["focus_lpa"] = result.focus_lpa
+    sheets["totals"] = result.totals
+    sheets["hotspots"] = hotspots_table(result)
+    gone = hotspots_gone_table(result)
+    if gone is not None:
+        sheets["hotspots_gone"] = gone
+    homes = homes_table(result, show_home_names=show_home_names)
     if homes is not None:
         sheets["homes"] = homes
+    sheets["report_checks"] = report_checks_table(result)
     reasons = result.counts["rejected_by_reason"]
     assert isinstance(reasons, dict)
     sheets["audit_summary"] = pd.DataFrame(
@@ -111,8 +139,12 @@ def summary_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
     return sheets
 
 
-def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
-    """Write one sheet per table (header bold and frozen) with openpyxl's streaming writer.
+def write_xlsx(
+    sheets: Mapping[str, pd.DataFrame], path: Path, *, readme: bool = True
+) -> Path:
+    """Write one sheet per table with openpyxl's streaming writer, for people: a README sheet
+    first (every column of every sheet described), the header bold and frozen, column widths
+    fitted, integers with thousands separators, shares as percentages.
 
     The workbook is byte-identical for the same tables: its document timestamps are pinned,
     and the zip entries are rewritten with a fixed date (zip stores each file's write time).
@@ -122,24 +154,36 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
 
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
 
+    if readme:
+        sheets = {"README": readme_table(sheets), **sheets}
     wb = Workbook(write_only=True)
     bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
     for name, frame in sheets.items():
         ws = wb.create_sheet(title=name[:31])
         ws.freeze_panes = "A2"
+        formats = [number_format(str(col), frame[col]) for col in frame.columns]
         for i, col in enumerate(frame.columns, start=1):
-            letter = _column_letter(i)
-            ws.column_dimensions[letter].width = max(10, min(40, len(str(col)) + 2))
+            ws.column_dimensions[_column_letter(i)].width = _width(str(col), frame[col])
         header = []
         for col in frame.columns:
             cell = WriteOnlyCell(ws, value=str(col))
             cell.font = bold
             header.append(cell)
         ws.append(header)
+        wrapped = name == "README"
         for row in frame.itertuples(index=False):
-            ws.append([_excel_value(v) for v in row])
+            cells = []
+            for value, fmt in zip(row, formats, strict=True):
+                cell = WriteOnlyCell(ws, value=_excel_value(value))
+                if fmt is not None:
+                    cell.number_format = fmt
+                if wrapped:
+                    cell.alignment = wrap
+                cells.append(cell)
+            ws.append(cells)
     wb.properties.created = _PINNED_TIME
     wb.properties.modified = _PINNED_TIME
     wb.properties.creator = "hotspots"
@@ -164,6 +208,34 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
     return path
 
 
+_RATIO_SUFFIXES = ("_per_child", "_per_place", "_per_10k", "area_ha")
+
+
+def number_format(column: str, values: pd.Series) -> str | None:
+    """The Excel number format of a column: shares as %, counts with thousands separators."""
+    kind = values.dtype.kind if not isinstance(values.dtype, pd.CategoricalDtype) else "O"
+    if column.endswith("_share"):
+        return "0.0%"
+    if column in (s.ROW_NUMBER, s.HOME_PLACES, "population_0_17") and kind in "iuf":
+        return "0" if column != "population_0_17" else "#,##0"
+    if kind in "iu" or str(values.dtype) in ("Int64", "Int32"):
+        return "#,##0"
+    if kind == "f":
+        if column in (s.LAT, s.LON, "centroid_lat", "centroid_lon"):
+            return "0.00000"
+        if column.endswith(_RATIO_SUFFIXES):
+            return "0.00"
+        return "0.000"
+    return None
+
+
+def _width(column: str, values: pd.Series) -> float:
+    sample = pd.Series(values.head(2000).to_numpy(dtype=object))
+    lengths = sample.map(lambda v: 0 if _excel_value(v) is None else len(str(v)))
+    longest = int(lengths.max()) if len(lengths) else 0
+    return float(max(8, min(60 if column == "description" else 40, max(len(column), longest) + 2)))
+
+
 def _column_letter(n: int) -> str:
     letters = ""
     while n:
@@ -182,8 +254,13 @@ def _excel_value(value: object) -> object:
     return value
 
 
-def write_tables(result: AnalysisResult, out_dir: Path) -> dict[str, Path]:
-    """Write tables/*.csv and tables.xlsx; return the paths by name."""
+def write_tables(
+    result: AnalysisResult, out_dir: Path, *, show_home_names: bool = False
+) -> dict[str, Path]:
+    """Write tables/*.csv and tables.xlsx; return the paths by name.
+
+    Home names and providers go into homes.csv and the workbook only with `show_home_names`.
+    """
     tables = out_dir / "tables"
     paths = {
         # lat/lon are already rounded to 6 decimals; blank when missing
@@ -196,10 +273,17 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> dict[str, Path]:
         "localities_ward": _csv(result.localities["ward"], tables / "localities_ward.csv"),
         "hotspots": _csv(hotspots_table(result), tables / "hotspots.csv"),
     }
-    homes = homes_table(result)
+    if result.focus_lpa is not None:
+        paths["focus_lpa"] = _csv(result.focus_lpa, tables / "focus_lpa.csv")
+    gone = hotspots_gone_table(result)
+    if gone is not None:
+        paths["hotspots_gone"] = _csv(gone, tables / "hotspots_gone.csv")
+    homes = homes_table(result, show_home_names=show_home_names)
     if homes is not None:
         paths["homes"] = _csv(homes, tables / "homes.csv")
-    paths["xlsx"] = write_xlsx(summary_tables(result), out_dir / "tables.xlsx")
+    paths["xlsx"] = write_xlsx(
+        summary_tables(result, show_home_names=show_home_names), out_dir / "tables.xlsx"
+    )
     return paths
 
 
@@ -220,11 +304,17 @@ def write_run_json(
         "tool": "hotspots",
         "version": version,
         "parameters": {
+            "method": config.method,
             "eps_m": config.eps_m,
+            "eps_m_source": "given (--eps-m)" if config.eps_given else (
+                "default (250 m); 'hotspots tune' suggests a value for your data"
+            ),
             "min_samples": config.min_samples,
             "min_samples_counts": "episodes (each location weighted by its episodes)",
             "crs_for_clustering": s.BNG,
             "period": str(config.period) if config.period else None,
+            "compare_period": str(config.compare_period) if config.compare_period else None,
+            "focus_lpa": config.focus_lpa,
             "host_authority": config.host_authority,
         },
         "inputs": inputs,
@@ -238,7 +328,236 @@ def write_run_json(
         "timings_s": result.timings,
         "run_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
+    for key in ("method", "rates", "comparison", "focus_lpa", "report_checks"):
+        if key in result.info:
+            doc[key] = result.info[key]
+    doc["notes"] = list(result.notes)
     if extra:
         doc.update(extra)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n", "utf-8")
     return path
+
+
+# --- column descriptions: the README sheet of tables.xlsx and docs/tables.md -----------------
+_LABELS = {
+    "male": "boys", "female": "girls", "unknown": "sex not recorded",
+}  # fmt: skip
+
+
+def _general_descriptions() -> dict[str, str]:
+    d: dict[str, str] = {
+        # keys and identifiers
+        "row": "`ward` for a ward of the focus LPA, `total` for the LPA as a whole",
+        "area": "the whole area of the boundary set (the totals row)",
+        s.LPA_NAME: "Local Police Area",
+        s.LAD_CODE: "local authority district code (ONS)",
+        s.LAD_NAME: "local authority district name",
+        s.WARD_CODE: "electoral ward code (ONS)",
+        s.WARD_NAME: "electoral ward name",
+        s.ROW_NUMBER: "the row in the input file as a spreadsheet shows it (the header is row 1)",
+        s.EPISODE_ID: "the episode id, as given",
+        s.STATUS: "`mapped`, `rejected` or `outside_area`",
+        s.REASON: "why the row was not mapped (blank when mapped); `outside_boundaries` for "
+        "outside_area",
+        s.DETAIL: "the column and value at fault, in words",
+        s.WARNINGS: "warning codes (semicolon-separated) for optional values treated as unknown",
+        s.PRECISION: "how precisely the row is located: `coordinates`, `postcode`, `sector` or "
+        "`district`; blank unless located",
+        s.LAT: "latitude, WGS84, 6 decimals; blank when rejected",
+        s.LON: "longitude, WGS84, 6 decimals; blank when rejected",
+        s.HOTSPOT_ID: "the hotspot (`H01`, ... from the largest) or blank",
+        s.HOME_ID: "the home the episode is recorded against, as given",
+        # counts
+        "episodes": "mapped episodes in the area",
+        "children": "distinct children among those episodes",
+        "repeat_children": "children with 2 or more episodes in the area (counted within the "
+        "area, so they do not add up across areas)",
+        "repeat_children_3plus": "children with 3 or more episodes in the area",
+        "repeat_children_5plus": "children with 5 or more episodes in the area",
+        "episodes_per_child": "episodes / children",
+        "children_male": "children whose first episode in the area records a boy",
+        "children_female": "children whose first episode in the area records a girl",
+        "episodes_looked_after": "episodes of looked-after children (care status looked_after)",
+        "episodes_not_looked_after": "episodes of children not looked after (child in need, "
+        "child protection, none)",
+        "episodes_looked_after_unknown": "episodes with no recognised care status",
+        "episodes_placed_by_host": "episodes of children placed by the host authority "
+        "(--host-authority)",
+        "episodes_placed_by_other": "episodes of children placed here by another authority",
+        "episodes_placed_by_unknown": "episodes with no placing authority recorded",
+        "children_placed_by_host": "children with an episode placed by the host authority",
+        "children_placed_by_other": "children with an episode placed by another authority",
+        "episodes_returned": "episodes with a `returned` date-time",
+        "rhi_offered": "episodes with a Return Home Interview offered",
+        "rhi_completed": "episodes with a Return Home Interview completed",
+        "rhi_completed_within_72h": "episodes with the RHI completed no later than 72 hours "
+        "after `returned`",
+        "rhi_completed_within_72h_share": "rhi_completed_within_72h / episodes_returned (blank "
+        "if none returned)",
+        "hotspot_episodes": "episodes in the area that belong to a hotspot",
+        "repeat_children_ce_screened": "repeat children with a CE (child exploitation) "
+        "screening recorded on any of their episodes in the area",
+        "repeat_children_ce_not_screened": "repeat children with no CE screening recorded; "
+        "the report's claim that every child missing more than once was screened holds when "
+        "this is 0 in the totals",
+        "repeat_children_ce_screened_share": "repeat_children_ce_screened / repeat_children",
+        # rates
+        "registered_homes": "foster, residential and semi-independent homes of the register "
+        "in the area (blank without --homes)",
+        "registered_places": "their registered places (beds); homes without `places` add none",
+        "episodes_per_place": "episodes / registered_places (blank when there is no place)",
+        "children_per_place": "children / registered_places",
+        "population_0_17": "children aged 0-17 living in the area, from --population (ONS "
+        "mid-year estimates); blank without it",
+        "episodes_per_10k": "episodes per 10,000 children aged 0-17",
+        "children_per_10k": "children who went missing per 10,000 children aged 0-17",
+        # comparison
+        "episodes_change_share": "episodes_change / episodes_prev (blank if episodes_prev is 0)",
+        # hotspots
+        "wards": "number of wards its episodes fall in",
+        "locations": "distinct locations (addresses) among its episodes",
+        "centroid_lat": "mean latitude of its episodes",
+        "centroid_lon": "mean longitude of its episodes",
+        "area_ha": "area of its outline (convex hull) in hectares",
+        "episodes_from_homes": "its episodes linked to a registered home inside its outline or "
+        "within eps of it",
+        "episodes_from_homes_share": "episodes_from_homes / episodes",
+        "contributing_homes": "registered homes near it with at least one of its episodes",
+        "main_home_id": "the home near it with most of its episodes",
+        "main_home_type": "that home's type",
+        "main_home_share": "the share of its episodes from that home",
+        "driver": "what drives it: " + "; ".join(f"`{k}`: {v}" for k, v in DRIVERS.items()),
+        "trend": "`new` (no hotspot of the comparison period within eps of its outline) or "
+        "`persistent`",
+        "previous_hotspots": "the comparison period's hotspots (`P01`...) within eps of it",
+        "current_hotspots": "the current hotspots within eps of it (blank: gone)",
+        # homes
+        s.HOME_TYPE: "`foster`, `residential`, `semi_independent` or `other`",
+        s.HOME_PLACES: "registered places (beds), as given",
+        s.HOME_NAME: "the home's name (only with --show-home-names)",
+        s.HOME_PROVIDER: "the provider (only with --show-home-names)",
+        "episodes_linked_by_id": "its episodes linked by `home_id`",
+        "episodes_linked_by_location": "its episodes linked by location (no `home_id`, a home "
+        "placement, and this the only registered home within 1 m)",
+        # small tables
+        "rows": "number of input rows",
+        "claim": "a claim of the committee report",
+        "measure": "the measure that checks it (totals)",
+        "value": "its value in this data",
+        "holds": "`yes`, `no`, or `cannot tell` (no data for it)",
+        "sheet": "the sheet of this workbook",
+        "column": "the column of that sheet",
+        "description": "what the column holds",
+    }
+    for value in s.SEXES:
+        d[f"episodes_sex_{value}"] = f"episodes of {_LABELS[value]}"
+    ages = {"under_11": "under 11", "11_13": "11 to 13", "14_16": "14 to 16",
+            "17_plus": "17 or older", "unknown": "unknown"}
+    for value in s.AGE_BANDS:
+        d[f"episodes_age_{value}"] = (
+            f"episodes of children aged {ages[value]} at `missing_from` (from `age`, else `dob`)"
+        )
+    for value in s.CARE_STATUSES:
+        d[f"episodes_care_{value}"] = f"episodes with care status `{value}`"
+    for value in s.PLACEMENT_TYPES:
+        d[f"episodes_placement_{value}"] = f"episodes with placement type `{value}`"
+    for value in s.CATEGORIES:
+        d[f"episodes_category_{value}"] = f"episodes recorded as `{value}`" + (
+            " (away from placement without authorisation)" if value == "absent" else ""
+        )
+    for value in s.PRECISIONS:
+        d[f"episodes_precision_{value}"] = f"mapped episodes located by {value}"
+    bands = {
+        "under_24h": "under 24 hours from `missing_from` to `returned`",
+        "1_3_days": "24 to 72 hours (both included)",
+        "over_3_days": "more than 72 hours",
+        "ongoing": "no `returned`: still missing, or the return was not recorded",
+    }
+    for band in DURATION_BANDS:
+        d[f"episodes_duration_{band}"] = f"episodes lasting {bands[band]}" if band != "ongoing" \
+            else f"episodes with {bands[band]}"
+    for kind in s.HOME_TYPES:
+        d[f"homes_{kind}"] = f"registered {kind.replace('_', '-')} homes inside its outline or "
+        "within eps of it"
+    for measure in CHANGE_MEASURES:
+        d[f"{measure}_prev"] = f"{measure.replace('_', ' ')} in the comparison period"
+        d[f"{measure}_change"] = f"{measure} - {measure}_prev"
+    return d
+
+
+COLUMN_DESCRIPTIONS: dict[str, str] = _general_descriptions()
+
+# Where a column means something particular in one table.
+TABLE_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "hotspots": {
+        "episodes": "mapped episodes in the hotspot",
+        "children": "distinct children among them",
+        "repeat_children": "children with 2 or more episodes in the hotspot",
+        s.LPA_NAME: "the LPA holding most of its episodes",
+        s.LAD_NAME: "the district holding most of its episodes",
+        s.WARD_NAME: "the ward holding most of its episodes",
+        "episodes_prev": "episodes of the comparison-period hotspots within eps of it",
+    },
+    "hotspots_gone": {
+        s.HOTSPOT_ID: "the comparison period's hotspot (`P01`...)",
+        "episodes": "its episodes in the comparison period",
+        "children": "distinct children among them",
+        "repeat_children": "children with 2 or more episodes in it",
+        s.LPA_NAME: "the LPA holding most of its episodes",
+        s.LAD_NAME: "the district holding most of its episodes",
+        s.WARD_NAME: "the ward holding most of its episodes",
+        "trend": "`gone`: no current hotspot within eps of its outline",
+    },
+    "homes": {
+        s.ROW_NUMBER: "the row in the homes register",
+        s.STATUS: "`mapped` (inside the area), `outside_area` or `rejected`",
+        s.REASON: "why the home is not usable (`missing_home_id`, `duplicate_home_id`, "
+        "`invalid_type`, a location reason)",
+        s.PRECISION: "how precisely the home is located",
+        s.WARD_CODE: "the home's ward code",
+        s.WARD_NAME: "the home's ward",
+        s.LAD_NAME: "the home's district",
+        s.LPA_NAME: "the home's LPA",
+        s.HOTSPOT_ID: "the nearest hotspot within eps of the home (blank: none)",
+        "episodes": "episodes linked to the home (by `home_id`, or by location)",
+        "children": "distinct children among them",
+        "repeat_children": "children with 2 or more of them",
+        "episodes_per_place": "episodes / places (blank without places)",
+        "children_per_place": "children / places",
+    },
+    "audit_summary": {
+        s.STATUS: "`mapped`, `rejected`, `outside_area`; `read` is the total",
+        s.REASON: "the rejection reason",
+    },
+    "focus_lpa": {
+        s.WARD_CODE: "electoral ward code (blank on the total row)",
+        s.WARD_NAME: "electoral ward name (`All wards (LPA total)` on the total row)",
+    },
+}
+
+
+def describe(table: str, column: str) -> str | None:
+    """The description of `column` in `table` (None: undescribed)."""
+    return TABLE_DESCRIPTIONS.get(table, {}).get(column) or COLUMN_DESCRIPTIONS.get(column)
+
+
+def readme_table(sheets: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per column of every sheet: sheet, column, description."""
+    rows = [
+        {"sheet": name, "column": str(col), "description": describe(name, str(col)) or ""}
+        for name, frame in sheets.items()
+        for col in frame.columns
+    ]
+    return pd.DataFrame(rows, columns=["sheet", "column", "description"])
+
+
+def columns_markdown() -> str:
+    """The column dictionary as markdown (the generated part of docs/tables.md)."""
+    lines = ["| column | meaning |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in COLUMN_DESCRIPTIONS.items()]
+    for table, overrides in TABLE_DESCRIPTIONS.items():
+        lines += ["", f"In `{table}`:", "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{k}` | {v} |" for k, v in overrides.items()]
+    return "\n".join(lines) + "\n"
+
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,13 +14,50 @@ import shapely
 
 from geo import schema as s
 from geo.areas import AREA_COLUMNS, assign_areas
-from geo.cluster import check_cluster_params, cluster_episodes, hotspot_ids, hotspot_outlines
+from geo.cluster import (
+    check_cluster_params,
+    check_method,
+    cluster_episodes,
+    hotspot_ids,
+    hotspot_outlines,
+)
+from geo.compare import (
+    Comparison,
+    ComparisonChoice,
+    add_changes,
+    choose_comparison,
+    hotspot_trends,
+    overlaps,
+    trend_counts,
+)
 from geo.episodes import Table
 from geo.errors import ParameterError
-from geo.homes import validate_homes
+from geo.homes import (
+    HOME_LINK,
+    LINKED_HOME_ID,
+    home_measures,
+    hotspot_homes,
+    link_homes,
+    linking_counts,
+    validate_homes,
+)
 from geo.postcodes import PostcodeIndex
-from geo.summary import prepare_for_summaries, summarise, summarise_totals
+from geo.rates import (
+    NO_HOMES_NOTE,
+    NO_POPULATION_NOTE,
+    AreaPopulation,
+    Population,
+    add_rates,
+    places_by_area,
+    population_by_area,
+)
+from geo.summary import prepare_for_summaries, report_checks, summarise, summarise_totals
 from geo.validate import Period, validate_episodes
+
+DEFAULT_EPS_M = 250.0
+DEFAULT_MIN_SAMPLES = 5
+DEFAULT_FOCUS_LPA = "Cherwell and West Oxfordshire"
+FOCUS_ROW = "row"  # first column of the focus table: "ward" or "total"
 
 Progress = Callable[[str], None]
 
@@ -28,14 +66,28 @@ Progress = Callable[[str], None]
 class AnalysisConfig:
     """Parameters of a run; checked on creation."""
 
-    eps_m: float = 250.0
-    min_samples: int = 5
+    eps_m: float = DEFAULT_EPS_M
+    min_samples: int = DEFAULT_MIN_SAMPLES
     period: Period | None = None
     host_authority: str = s.DEFAULT_HOST_AUTHORITY
     hotspot_precision: str = s.DEFAULT_HOTSPOT_PRECISION
+    method: str = "dbscan"  # or "hdbscan"
+    #: whether `eps_m` was chosen by the user (None: it was if it differs from the default)
+    eps_given: bool | None = None
+    #: the LPA of the focus table (None: no focus table)
+    focus_lpa: str | None = DEFAULT_FOCUS_LPA
+    #: True when the user named the focus LPA: a boundary set without it is then an error
+    focus_lpa_given: bool = False
+    #: compare with this period (None: the previous period of the same length, if covered)
+    compare_period: Period | None = None
+    #: compare automatically with the previous period when `compare_period` is None
+    auto_compare: bool = True
 
     def __post_init__(self) -> None:
         check_cluster_params(self.eps_m, self.min_samples)
+        check_method(self.method)
+        if self.eps_given is None:
+            object.__setattr__(self, "eps_given", self.eps_m != DEFAULT_EPS_M)
         if self.hotspot_precision not in s.PRECISIONS:
             msg = (
                 f"`hotspot_precision` must be one of {', '.join(s.PRECISIONS)}. "
@@ -65,11 +117,20 @@ class AnalysisResult:
     totals
         The same measures for the whole area, one row.
     homes
-        The validated homes register with areas and hotspot (``None`` without a register).
+        The validated homes register with areas, hotspot and per-home measures (``None``
+        without a register).
     counts
-        read, mapped, rejected, outside_area, by reason, and others.
+        read, mapped, rejected, outside_area, by reason, homes linking, and others.
     timings
         Seconds per step.
+    focus_lpa
+        The focus LPA's wards and its total row (``None``: no focus table).
+    comparison
+        The comparison period's tables and hotspots (``None``: no comparison).
+    notes
+        Things the analyst should know, in words (also in run.json).
+    info
+        Sections for run.json: method, homes linking, rates, comparison, focus, report checks.
     """
 
     config: AnalysisConfig
@@ -80,6 +141,10 @@ class AnalysisResult:
     homes: pd.DataFrame | None
     counts: dict[str, object]
     timings: dict[str, float] = field(default_factory=dict)
+    focus_lpa: pd.DataFrame | None = None
+    comparison: Comparison | None = None
+    notes: tuple[str, ...] = ()
+    info: dict[str, object] = field(default_factory=dict)
 
     @property
     def mapped(self) -> pd.DataFrame:
@@ -99,6 +164,7 @@ def analyse(
     homes_table: Table | None = None,
     postcodes: PostcodeIndex | None = None,
     prerejected: pd.DataFrame | None = None,
+    population: Population | None = None,
     progress: Progress = _noop,
 ) -> AnalysisResult:
     """Validate, locate, cluster and summarise an episodes file.
@@ -111,7 +177,7 @@ def analyse(
         Ward polygons (WGS84) with `ward_code`, `ward_name`, `lad_code`, `lad_name`,
         `lpa_name`; districts and LPAs are the groupings of these columns.
     config
-        eps, min samples, period, host authority.
+        eps, min samples, method, period, comparison, focus LPA, host authority.
     homes_table
         An optional homes register.
     postcodes
@@ -120,11 +186,23 @@ def analyse(
         Input rows already rejected upstream (e.g. SSDA903 Missing rows with no placement),
         with `row_number`, `episode_id`, `reason`, `detail`: they join the audit so that rows
         read = mapped + rejected + outside_area still holds.
+    population
+        Children aged 0-17 by ward or district code (`geo.rates.read_population`), for the
+        rates per 10,000.
     progress
         Called with a short message as each step starts.
+
+    Raises
+    ------
+    ParameterError
+        The focus LPA was named (`focus_lpa_given`) but the boundary set has no such LPA.
+    InputError
+        No area code of the population file is in the boundary set.
     """
     config = config or AnalysisConfig()
     timings: dict[str, float] = {}
+    notes: list[str] = []
+    info: dict[str, object] = {}
 
     def step(name: str, message: str) -> None:
         timings[name] = time.perf_counter()
@@ -132,6 +210,9 @@ def analyse(
 
     def done(name: str) -> None:
         timings[name] = round(time.perf_counter() - timings[name], 3)
+
+    focus = _check_focus(config, wards, notes)
+    area_population = population_by_area(population, wards) if population is not None else None
 
     step("validate", f"Validating {len(table.frame):,} rows")
     if table.frame.empty and prerejected is not None:
@@ -149,35 +230,88 @@ def analyse(
     episodes = assign_areas(episodes, wards)
     done("areas")
 
-    step("hotspots", f"Finding hotspots (DBSCAN, eps {config.eps_m:g} m, "
-         f"min {config.min_samples} episodes)")
-    mapped_mask = (episodes[s.STATUS] == s.MAPPED).to_numpy()
-    precise = mapped_mask & episodes[s.PRECISION].isin(config.hotspot_precisions).to_numpy()
-    x = episodes[s.X].to_numpy()[precise]
-    y = episodes[s.Y].to_numpy()[precise]
-    labels = cluster_episodes(x, y, eps_m=config.eps_m, min_samples=config.min_samples)
-    ids = np.full(len(episodes), "", dtype=object)
-    ids[precise] = hotspot_ids(labels)
-    episodes[s.HOTSPOT_ID] = ids
-    outlines = hotspot_outlines(x, y, labels)
-    done("hotspots")
-
     homes = None
     if homes_table is not None:
         step("homes", f"Reading the homes register ({len(homes_table.frame):,} rows)")
         homes = assign_areas(validate_homes(homes_table, postcodes), wards)
+        episodes = _with_links(episodes, homes)
         done("homes")
+    else:
+        episodes = _with_links(episodes, None)
+
+    step("hotspots", _cluster_message(config, episodes))
+    episodes, outlines = _cluster(episodes, config)
+    done("hotspots")
 
     step("tables", "Summarising localities and hotspots")
-    mapped = prepare_for_summaries(episodes[mapped_mask])
+    mapped = prepare_for_summaries(episodes[episodes[s.STATUS] == s.MAPPED])
     localities = _localities(mapped, wards)
     totals = summarise_totals(mapped, "All areas")
     hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m)
     if homes is not None:
-        homes = _homes_in_hotspots(homes, hotspots, config.eps_m)
+        homes = home_measures(mapped, _homes_in_hotspots(homes, hotspots, config.eps_m))
     done("tables")
 
+    comparison = None
+    choice = choose_comparison(
+        config.period,
+        config.compare_period,
+        _earliest(episodes) if config.auto_compare or config.compare_period else None,
+    )
+    if not config.auto_compare and config.compare_period is None:
+        choice = dataclasses.replace(choice, reason="no comparison (not asked for)")
+    if choice.period is not None:
+        step("compare", f"Comparing with {choice.period}")
+        comparison = _compare(table, episodes, wards, config, choice, homes, postcodes)
+        localities = {
+            level: add_changes(frame, comparison.localities[level], _LEVEL_KEY[level])
+            for level, frame in localities.items()
+        }
+        totals = add_changes(totals, comparison.totals, None)
+        hotspots, previous = hotspot_trends(hotspots, comparison.hotspots, config.eps_m)
+        comparison = dataclasses.replace(comparison, hotspots=previous)
+        done("compare")
+    info["comparison"] = {
+        "period": str(choice.period) if choice.period else None,
+        "source": choice.source,
+        "reason": choice.reason,
+        **(
+            {"hotspots": trend_counts(hotspots, comparison.hotspots),
+             "counts": comparison.counts}
+            if comparison is not None else {}
+        ),
+    }
+    if choice.period is not None or config.period is not None:
+        notes.append(choice.reason)
+
+    places = places_by_area(homes) if homes is not None else None
+    localities = {
+        level: add_rates(frame, _LEVEL_KEY[level], level, places, area_population)
+        for level, frame in localities.items()
+    }
+    totals = add_rates(totals, None, "all", places, area_population)
+    info["rates"] = _rates_info(homes, area_population, notes)
+
+    focus_table = _focus_table(localities, focus) if focus is not None else None
+    info["focus_lpa"] = {"name": focus, "wards": None if focus_table is None
+                         else int((focus_table[FOCUS_ROW] == "ward").sum())}
+
     counts = _counts(episodes, table)
+    if homes is not None:
+        counts["homes_linking"] = linking_counts(episodes)
+        unlinked = counts["homes_linking"]
+        notes.append(
+            "episodes linked to the homes register: {linked_by_id} by home_id, "
+            "{linked_by_location} by location; {unlinked} from a home placement could not be "
+            "linked; {home_id_not_in_register} have a home_id not in the register".format(
+                **unlinked
+            )
+        )
+    else:
+        counts["homes_linking"] = None
+    info["method"] = _method_info(config)
+    info["report_checks"] = report_checks(totals)
+    info["notes"] = notes
     return AnalysisResult(
         config=config,
         episodes=episodes,
@@ -187,7 +321,214 @@ def analyse(
         homes=homes,
         counts=counts,
         timings=timings,
+        focus_lpa=focus_table,
+        comparison=comparison,
+        notes=tuple(notes),
+        info=info,
     )
+
+
+_LEVEL_KEY = {"lpa": s.LPA_NAME, "district": s.LAD_CODE, "ward": s.WARD_CODE}
+
+
+def _check_focus(config: AnalysisConfig, wards: gpd.GeoDataFrame, notes: list[str]) -> str | None:
+    """The focus LPA if the boundary set has it; refuse a missing one the user named."""
+    name = config.focus_lpa
+    if not name:
+        return None
+    names = sorted(wards[s.LPA_NAME].astype(str).unique())
+    if name in names:
+        return name
+    if config.focus_lpa_given:
+        msg = (
+            f"`--focus-lpa` {name!r} is not an LPA of the boundary set. Its LPAs are: "
+            f"{', '.join(names)}."
+        )
+        raise ParameterError(msg)
+    notes.append(f"no focus table: the boundary set has no LPA named {name!r} "
+                 "(name one with --focus-lpa)")
+    return None
+
+
+def _with_links(episodes: pd.DataFrame, homes: pd.DataFrame | None) -> pd.DataFrame:
+    links = link_homes(episodes, homes)
+    out = episodes.copy()
+    out[LINKED_HOME_ID] = links[LINKED_HOME_ID].to_numpy()
+    out[HOME_LINK] = links[HOME_LINK].to_numpy()
+    return out
+
+
+def _cluster_message(config: AnalysisConfig, episodes: pd.DataFrame) -> str:
+    if config.method == "hdbscan":
+        return f"Finding hotspots (HDBSCAN, min {config.min_samples} episodes)"
+    return (f"Finding hotspots (DBSCAN, eps {config.eps_m:g} m, "
+            f"min {config.min_samples} episodes)")
+
+
+def _cluster(
+    episodes: pd.DataFrame, config: AnalysisConfig, prefix: str = "H"
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Hotspot ids for the precise mapped episodes, and the outlines (EPSG:27700)."""
+    mapped_mask = (episodes[s.STATUS] == s.MAPPED).to_numpy()
+    precise = mapped_mask & episodes[s.PRECISION].isin(config.hotspot_precisions).to_numpy()
+    x = episodes[s.X].to_numpy()[precise]
+    y = episodes[s.Y].to_numpy()[precise]
+    labels = cluster_episodes(
+        x, y, eps_m=config.eps_m, min_samples=config.min_samples, method=config.method
+    )
+    ids = np.full(len(episodes), "", dtype=object)
+    ids[precise] = hotspot_ids(labels, prefix=prefix)
+    out = episodes.copy()
+    out[s.HOTSPOT_ID] = ids
+    return out, hotspot_outlines(x, y, labels)
+
+
+def clustering_points(
+    episodes: pd.DataFrame, config: AnalysisConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The x/y (metres) of the episodes the hotspots are found from: mapped, and located at
+    least as precisely as `config.hotspot_precision`."""
+    mask = (episodes[s.STATUS] == s.MAPPED) & episodes[s.PRECISION].isin(
+        config.hotspot_precisions
+    )
+    return episodes.loc[mask, s.X].to_numpy(float), episodes.loc[mask, s.Y].to_numpy(float)
+
+
+def locate(
+    table: Table,
+    *,
+    wards: gpd.GeoDataFrame,
+    config: AnalysisConfig | None = None,
+    postcodes: PostcodeIndex | None = None,
+) -> pd.DataFrame:
+    """Validate and place every row in its areas (no hotspots, no tables): e.g. for tuning."""
+    config = config or AnalysisConfig()
+    episodes = validate_episodes(
+        table, host_authority=config.host_authority, period=config.period, postcodes=postcodes
+    )
+    return assign_areas(episodes, wards)
+
+
+def _earliest(episodes: pd.DataFrame) -> pd.Timestamp | None:
+    """The earliest `missing_from` of the rows not rejected for a reason other than period."""
+    usable = (episodes[s.STATUS] != s.REJECTED) | (episodes[s.REASON] == "outside_period")
+    value = episodes.loc[usable, s.MISSING_FROM].min()
+    return None if pd.isna(value) else pd.Timestamp(value)
+
+
+def _compare(
+    table: Table,
+    episodes: pd.DataFrame,
+    wards: gpd.GeoDataFrame,
+    config: AnalysisConfig,
+    choice: ComparisonChoice,
+    homes: pd.DataFrame | None,
+    postcodes: PostcodeIndex | None,
+) -> Comparison:
+    """Validate the rows again for the comparison period, and cluster and summarise them."""
+    period = choice.period
+    assert period is not None and choice.source is not None
+    outside = episodes[s.REASON] == "outside_period"
+    if config.period is not None and not overlaps(config.period, period):
+        usable = outside  # no row of the period analysed can be in the comparison period
+    else:
+        usable = (episodes[s.STATUS] != s.REJECTED) | outside
+    rows = episodes.loc[usable, s.ROW_NUMBER]
+    frame = table.frame[table.frame[s.ROW_NUMBER].isin(rows)]
+    if frame.empty:
+        prev = _empty_validated()
+    else:
+        prev = validate_episodes(
+            dataclasses.replace(table, frame=frame), host_authority=config.host_authority,
+            period=period, postcodes=postcodes,
+        )
+    prev = assign_areas(prev, wards)
+    prev = _with_links(prev, homes)
+    prev, outlines = _cluster(prev, config, prefix="P")
+    mapped = prepare_for_summaries(prev[prev[s.STATUS] == s.MAPPED])
+    hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m, prefix="P")
+    in_period = prev[s.REASON] != "outside_period"
+    return Comparison(
+        period=period,
+        source=choice.source,
+        localities=_localities(mapped, wards),
+        totals=summarise_totals(mapped, "All areas"),
+        hotspots=hotspots,
+        counts={
+            "rows_in_period": int(in_period.sum()),
+            "mapped": int((prev[s.STATUS] == s.MAPPED).sum()),
+            "hotspots": len(hotspots),
+            "episodes_in_hotspots": int((mapped[s.HOTSPOT_ID] != "").sum()),
+        },
+    )
+
+
+def _rates_info(
+    homes: pd.DataFrame | None, population: AreaPopulation | None, notes: list[str]
+) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if homes is None:
+        notes.append(NO_HOMES_NOTE)
+        out["per_place"] = NO_HOMES_NOTE
+    else:
+        looked_after = homes[
+            (homes[s.STATUS] == s.MAPPED)
+            & homes[s.HOME_TYPE].isin(("foster", "residential", "semi_independent"))
+        ]
+        no_places = int(looked_after[s.HOME_PLACES].isna().sum())
+        out["per_place"] = (
+            f"registered places of {len(looked_after)} foster, residential and "
+            f"semi-independent homes in the area"
+        )
+        if no_places:
+            notes.append(f"{no_places} looked-after homes of the register have no `places`: "
+                         "counted as homes, not places")
+    if population is None:
+        notes.append(NO_POPULATION_NOTE)
+        out["per_10k"] = NO_POPULATION_NOTE
+    else:
+        notes.extend(population.notes)
+        out["per_10k"] = "episodes and children per 10,000 children aged 0-17"
+        out["population_notes"] = list(population.notes)
+    return out
+
+
+def _focus_table(localities: dict[str, pd.DataFrame], lpa: str) -> pd.DataFrame:
+    """The focus LPA's wards (most episodes first) and a total row: the LPA's own figures
+    (repeat children counted within the LPA, so not the sum of the ward rows)."""
+    wards = localities["ward"]
+    rows = wards[wards[s.LPA_NAME] == lpa].sort_values(
+        ["episodes", s.WARD_NAME], ascending=[False, True], kind="stable"
+    )
+    total = localities["lpa"]
+    total = total[total[s.LPA_NAME] == lpa].copy()
+    total[s.WARD_CODE] = ""
+    total[s.WARD_NAME] = "All wards (LPA total)"
+    total[s.LAD_CODE] = ""
+    total[s.LAD_NAME] = ""
+    out = pd.concat([rows, total[wards.columns]], ignore_index=True)
+    out.insert(0, FOCUS_ROW, ["ward"] * len(rows) + ["total"] * len(total))
+    return out
+
+
+def _method_info(config: AnalysisConfig) -> dict[str, object]:
+    if config.method == "hdbscan":
+        return {
+            "name": "hdbscan",
+            "min_cluster_size": max(2, config.min_samples),
+            "min_samples": config.min_samples,
+            "weighting": "each distinct location given as min(episodes, min_samples) points "
+            "(scikit-learn's HDBSCAN takes no sample_weight): core distances exact, cluster "
+            "sizes capped per address; see docs/method.md",
+            "eps_m_used_for": "homes near a hotspot and matching hotspots between periods",
+        }
+    return {
+        "name": "dbscan",
+        "eps_m": config.eps_m,
+        "min_samples": config.min_samples,
+        "weighting": "distinct locations weighted by their episodes (sample_weight): "
+        "identical to DBSCAN on every episode",
+    }
 
 
 def _empty_validated() -> pd.DataFrame:
@@ -255,37 +596,39 @@ def _hotspot_table(
     outlines: gpd.GeoDataFrame,
     homes: pd.DataFrame | None,
     eps_m: float,
+    prefix: str = "H",
 ) -> gpd.GeoDataFrame:
+    """One row per hotspot (ids ``H01``..., or ``P01``... with `prefix` ``P``), WGS84 hulls."""
     in_spot = mapped[mapped[s.HOTSPOT_ID] != ""]
     columns = [
         s.HOTSPOT_ID, s.LPA_NAME, s.LAD_NAME, s.WARD_NAME, "wards", "episodes", "children",
         "repeat_children", "locations", "centroid_lat", "centroid_lon", "area_ha",
     ]  # fmt: skip
-    if in_spot.empty:
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-        return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=s.WGS84), crs=s.WGS84)
     table = summarise(in_spot, [s.HOTSPOT_ID])
+    table[s.HOTSPOT_ID] = table[s.HOTSPOT_ID].astype(str)
     main = {}
     for col in (s.LPA_NAME, s.LAD_NAME, s.WARD_NAME):
-        counts = in_spot.groupby([s.HOTSPOT_ID, col]).size().rename("n").reset_index()
+        counts = (
+            in_spot.groupby([s.HOTSPOT_ID, col], observed=True).size().rename("n").reset_index()
+        )
+        counts = counts[counts["n"] > 0].astype({s.HOTSPOT_ID: str, col: str})
         counts = counts.sort_values([s.HOTSPOT_ID, "n", col], ascending=[True, False, True])
         main[col] = counts.drop_duplicates(s.HOTSPOT_ID).set_index(s.HOTSPOT_ID)[col]
-    grouped = in_spot.groupby(s.HOTSPOT_ID)
+    keyed = in_spot.assign(_h=in_spot[s.HOTSPOT_ID].astype(str))
+    grouped = keyed.groupby("_h")
     extra = pd.DataFrame(
         {
             s.LPA_NAME: main[s.LPA_NAME],
             s.LAD_NAME: main[s.LAD_NAME],
             s.WARD_NAME: main[s.WARD_NAME],
             "wards": grouped[s.WARD_CODE].nunique(),
-            "locations": in_spot.drop_duplicates([s.HOTSPOT_ID, s.X, s.Y])
-            .groupby(s.HOTSPOT_ID)
-            .size(),
+            "locations": keyed.drop_duplicates(["_h", s.X, s.Y]).groupby("_h").size(),
             "centroid_lat": grouped[s.LAT].mean().round(5),
             "centroid_lon": grouped[s.LON].mean().round(5),
         }
     )
     table = table.merge(extra, left_on=s.HOTSPOT_ID, right_index=True, how="left")
-    label_ids = hotspot_ids(outlines["label"].to_numpy())
+    label_ids = hotspot_ids(outlines["label"].to_numpy(), prefix=prefix)
     geom = gpd.GeoSeries(outlines.geometry.values, index=label_ids, crs=s.BNG)
     table["area_ha"] = (
         table[s.HOTSPOT_ID].map(geom.area.to_dict()).astype(float).div(10_000).round(2)
@@ -294,28 +637,12 @@ def _hotspot_table(
         table[s.HOTSPOT_ID].map(geom.to_dict()).to_list(), crs=s.BNG
     ).to_crs(s.WGS84)
     if homes is not None:
-        table = _homes_near(table, geom, homes, eps_m)
+        near = hotspot_homes(in_spot, geom, homes, eps_m)
+        table = table.merge(near, left_on=s.HOTSPOT_ID, right_index=True, how="left")
     ordered = columns + [c for c in table.columns if c not in columns]
-    return gpd.GeoDataFrame(table[ordered], geometry=geometry.to_numpy(), crs=s.WGS84)
-
-
-def _usable_homes(homes: pd.DataFrame) -> pd.DataFrame:
-    return homes[homes[s.STATUS] == s.MAPPED]
-
-
-def _homes_near(
-    table: pd.DataFrame, geom: gpd.GeoSeries, homes: pd.DataFrame, eps_m: float
-) -> pd.DataFrame:
-    usable = _usable_homes(homes)
-    points = shapely.points(usable[s.X].to_numpy(), usable[s.Y].to_numpy())
-    for kind in s.HOME_TYPES:
-        table[f"homes_{kind}"] = 0
-    for pos, hid in enumerate(table[s.HOTSPOT_ID]):
-        near = shapely.dwithin(geom[hid], points, eps_m)
-        kinds = usable[s.HOME_TYPE].to_numpy()[near]
-        for kind in s.HOME_TYPES:
-            table.iloc[pos, table.columns.get_loc(f"homes_{kind}")] = int((kinds == kind).sum())
-    return table
+    return gpd.GeoDataFrame(
+        table[ordered].reset_index(drop=True), geometry=geometry.to_numpy(), crs=s.WGS84
+    )
 
 
 def _homes_in_hotspots(

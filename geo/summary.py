@@ -13,6 +13,9 @@ Definitions (also in docs/tables.md):
   `returned`; episodes still ongoing or with no `returned` cannot qualify.
 - `repeat_children_ce_screened`: repeat children with a CE screening recorded as done on at
   least one of their episodes; `repeat_children_ce_not_screened` is the rest.
+- `episodes_duration_<band>`: how long the child was missing, from `missing_from` to
+  `returned`: ``under_24h`` (< 24 h), ``1_3_days`` (24 h to 72 h, both included),
+  ``over_3_days`` (> 72 h), ``ongoing`` (no `returned`: still missing, or not recorded).
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from geo import schema as s
 
 RHI_HOURS = 72
 CHILD_CODE = "_child_code"
+# Duration bands: [0, 24 h), [24 h, 72 h], (72 h, ...), and no `returned`.
+DURATION_BANDS = ("under_24h", "1_3_days", "over_3_days", "ongoing")
+DURATION_LIMITS_H = (24, 72)
+# The committee report's claims that the tables can check (see `report_checks`).
+MAJORITY = 0.5
 CATEGORY_COLUMNS = (
     s.SEX, s.AGE_BAND, s.LOOKED_AFTER, s.CARE_STATUS, s.PLACEMENT_TYPE, s.PLACED_BY_OTHER_LA,
     s.CATEGORY, s.PRECISION, s.LPA_NAME, s.LAD_CODE, s.LAD_NAME, s.WARD_CODE, s.WARD_NAME,
@@ -123,13 +131,20 @@ def summarise(
         for j, value in enumerate(values):
             columns[_breakdown_name(column, prefix, value)] = table[:, j].astype(np.int64)
 
+    dur = _duration_codes(ep)
+    table = np.bincount(g * 4 + dur, minlength=n_groups * 4).reshape(n_groups, 4)
+    for j, band in enumerate(DURATION_BANDS):
+        columns[f"episodes_duration_{band}"] = table[:, j].astype(np.int64)
+
     # children by sex: the sex recorded on each child's first episode in the group
     sex_first = _codes(ep[s.SEX], s.SEXES)[first]
     for j, value in enumerate(("male", "female")):
         columns[f"children_{value}"] = count((sex_first == j).astype(float), codes=pair_g)
-    other = _codes(ep[s.PLACED_BY_OTHER_LA], ("host", "other", "unknown")) == 1
-    other_pairs = np.unique(g[other] * n_child + child[other])
-    columns["children_placed_by_other"] = count(codes=other_pairs // n_child)
+    placed = _codes(ep[s.PLACED_BY_OTHER_LA], ("host", "other", "unknown"))
+    for j, value in ((0, "host"), (1, "other")):
+        mask = placed == j
+        pairs_placed = np.unique(g[mask] * n_child + child[mask])
+        columns[f"children_placed_by_{value}"] = count(codes=pairs_placed // n_child)
 
     returned = ep[s.RETURNED]
     completed = ep[s.RHI_COMPLETED]
@@ -169,9 +184,26 @@ def summarise(
     out["rhi_completed_within_72h_share"] = _ratio(
         out["rhi_completed_within_72h"], out["episodes_returned"]
     )
+    out["repeat_children_ce_screened_share"] = _ratio(
+        out["repeat_children_ce_screened"], out["repeat_children"]
+    )
     front = (index if index is not None else groups).reset_index(drop=True)
     extra = [c for c in front.columns if c not in keys]
     return pd.concat([front[[*keys, *extra]], out], axis=1)
+
+
+def _duration_codes(ep: pd.DataFrame) -> np.ndarray:
+    """Position of each episode's duration in `DURATION_BANDS` (no `returned` = ongoing)."""
+    n = len(ep)
+    if s.RETURNED not in ep.columns or s.MISSING_FROM not in ep.columns:
+        return np.full(n, len(DURATION_BANDS) - 1, dtype=np.int64)
+    start = ep[s.MISSING_FROM].to_numpy(dtype="datetime64[ns]")
+    end = ep[s.RETURNED].to_numpy(dtype="datetime64[ns]")
+    delta = end - start
+    ongoing = np.isnat(delta)
+    short, long = (np.timedelta64(h, "h") for h in DURATION_LIMITS_H)
+    codes = np.where(delta < short, 0, np.where(delta <= long, 1, 2))
+    return np.where(ongoing, 3, codes).astype(np.int64)
 
 
 def _codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
@@ -216,4 +248,60 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 def summarise_totals(episodes: pd.DataFrame, label: str) -> pd.DataFrame:
     """The same measures for all mapped episodes together, as one row named `label`."""
     tagged = episodes.assign(_all=label)
-    return summarise(tagged, ["_all"]).rename(columns={"_all": "area"})
+    index = pd.DataFrame({"_all": [label]})
+    return summarise(tagged, ["_all"], index).rename(columns={"_all": "area"})
+
+
+def report_checks(totals: pd.DataFrame) -> list[dict[str, object]]:
+    """The committee report's claims, checked against the totals row.
+
+    Each check has the claim in words, the measure, its value and whether the claim holds
+    (``None`` when the data cannot tell, e.g. no repeat children or no returned episodes).
+    """
+    row = totals.iloc[0] if len(totals) else pd.Series(dtype=object)
+
+    def num(name: str) -> float:
+        value = row.get(name)
+        return float(value) if value is not None and not pd.isna(value) else float("nan")
+
+    episodes = num("episodes")
+    repeat = num("repeat_children")
+    within_share = num("rhi_completed_within_72h_share")
+    age_share = num("episodes_age_14_16") / episodes if episodes > 0 else float("nan")
+    checks: list[tuple[str, str, float, bool | None]] = [
+        (
+            "All children reported missing more than once had a completed CE screening",
+            "repeat_children_ce_not_screened",
+            num("repeat_children_ce_not_screened"),
+            None if repeat == 0 else bool(num("repeat_children_ce_not_screened") == 0),
+        ),
+        (
+            "More episodes of boys going missing than of girls",
+            "episodes_sex_male - episodes_sex_female",
+            num("episodes_sex_male") - num("episodes_sex_female"),
+            None if episodes == 0 else bool(num("episodes_sex_male") > num("episodes_sex_female")),
+        ),
+        (
+            "The majority of episodes are of children aged 14-16",
+            "episodes_age_14_16 / episodes",
+            round(age_share, 3),
+            None if episodes == 0 else bool(age_share > MAJORITY),
+        ),
+        (
+            "Not all children have a return home interview within 72 hours",
+            "rhi_completed_within_72h_share",
+            within_share,
+            None if np.isnan(within_share) else bool(within_share < 1),
+        ),
+    ]
+    return [
+        {
+            "claim": claim,
+            "measure": measure,
+            "value": None if np.isnan(value) else (
+                int(value) if measure.startswith(("repeat", "episodes_sex")) else value
+            ),
+            "holds": holds,
+        }
+        for claim, measure, value, holds in checks
+    ]

@@ -15,7 +15,7 @@ def _run(capsys, *argv):
     return code, out.out, " ".join(out.err.split(" ")).replace("\n", " ")
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "synth", "demo", "boundaries"])
+@pytest.mark.parametrize("command", ["run", "validate", "synth", "demo", "boundaries", "tune"])
 def test_every_command_has_help_with_an_example(capsys, command):
     with pytest.raises(SystemExit) as exc:
         cli.main([command, "--help"])
@@ -223,3 +223,136 @@ def test_episodes_and_ssda903_are_exclusive(capsys, write_csv):
     assert code == 2 and "not both" in err
     code, _, err = _run(capsys, "run", "-q")
     assert code == 2 and "needs an EPISODES file" in err
+
+
+OXFORD = (51.737060, -1.251856)
+
+
+@pytest.fixture
+def no_map(monkeypatch):
+    """Skip drawing the map (tested in test_render): these tests are about tables and options."""
+    import maps.render
+
+    def write_map(result, context, path):
+        path.write_text("map not drawn in this test", encoding="utf-8")
+        return path
+
+    monkeypatch.setattr(maps.render, "write_map", write_map)
+
+
+def _homes_csv(tmp_path):
+    path = tmp_path / "homes.csv"
+    path.write_text(f"home_id,type,name,places,lat,lon\nR1,residential,Secret House,4,"
+                    f"{BANBURY[0]},{BANBURY[1]}\n")
+    return path
+
+
+def test_bad_population_file_exits_2_naming_the_file_and_columns(capsys, write_csv, tmp_path,
+                                                                 no_map):
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    pop = tmp_path / "children.csv"
+    pop.write_text("ward,people\nE05010921,100\n")
+    code, _, err = _run(capsys, "run", str(src), "--population", str(pop), "--out",
+                        str(tmp_path / "o"), "-q")
+    assert code == 2 and "Traceback" not in err
+    assert str(pop) in err and "`area_code`" in err and "`population_0_17`" in err
+    assert not (tmp_path / "o").exists()
+    code, _, err = _run(capsys, "run", str(src), "--population", str(tmp_path / "none.csv"),
+                        "-q", "--out", str(tmp_path / "o"))
+    assert code == 2 and "none.csv" in err and "does not exist" in err
+
+
+def test_run_with_population_homes_and_names(capsys, write_csv, tmp_path, no_map):
+    rows = [episode(i, *BANBURY, home_id="R1", placement_type="residential")
+            for i in range(6)]
+    src = write_csv(rows)
+    pop = tmp_path / "pop.csv"
+    pop.write_text("area_code,population_0_17\nE05010921,3000\n")
+    out = tmp_path / "o"
+    code, stdout, err = _run(capsys, "run", str(src), "--homes", str(_homes_csv(tmp_path)),
+                             "--population", str(pop), "--out", str(out), "-q",
+                             "--show-home-names")
+    assert code == 0, err
+    assert f"Focus:   {out / 'tables' / 'focus_lpa.csv'}" in stdout
+    ward = pd.read_csv(out / "tables" / "localities_ward.csv").set_index("ward_code")
+    assert ward.loc["E05010921", "episodes_per_10k"] == 20.0  # 6 / 3,000 x 10,000
+    assert ward.loc["E05010921", "episodes_per_place"] == 1.5  # 6 / 4 places
+    assert "Secret House" in (out / "tables" / "homes.csv").read_text()
+    doc = json.loads((out / "run.json").read_text())
+    assert [i["role"] for i in doc["inputs"]] == ["episodes", "homes", "population"]
+    assert doc["homes_register"]["names_in_outputs"] is True
+    assert doc["parameters"]["eps_m_source"].startswith("default")
+    assert "rates per 10,000 are not available" not in " ".join(doc["notes"])
+
+
+def test_run_without_population_says_rates_are_not_available(capsys, write_csv, tmp_path, no_map):
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    code, stdout, _ = _run(capsys, "run", str(src), "--out", str(tmp_path / "o"), "-q",
+                           "--eps-m", "300")
+    assert code == 0
+    assert "Note: rates per 10,000 are not available without --population" in stdout
+    doc = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert "rates per 10,000 are not available without --population" in doc["notes"]
+    assert doc["parameters"]["eps_m_source"] == "given (--eps-m)"
+    lpa = pd.read_csv(tmp_path / "o" / "tables" / "localities_lpa.csv")
+    assert lpa["episodes_per_10k"].isna().all()
+
+
+def test_focus_lpa_option(capsys, write_csv, tmp_path, no_map):
+    src = write_csv([episode(i, *OXFORD) for i in range(6)])
+    code, _, err = _run(capsys, "run", str(src), "--focus-lpa", "Nowhere", "-q",
+                        "--out", str(tmp_path / "o"))
+    assert code == 2 and "'Nowhere' is not an LPA of the boundary set" in err
+    assert "Cherwell and West Oxfordshire, Oxford, South and Vale" in err
+    code, _, err = _run(capsys, "run", str(src), "--focus-lpa", "Oxford", "-q",
+                        "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    focus = pd.read_csv(tmp_path / "o" / "tables" / "focus_lpa.csv")
+    assert set(focus["lpa_name"]) == {"Oxford"} and focus["episodes"].iloc[-1] == 6
+
+
+def test_compare_period_and_hdbscan(capsys, write_csv, tmp_path, no_map):
+    # HDBSCAN never returns the whole data as one cluster: two groups in each period
+    thame = (51.739285, -0.976678)
+    rows = []
+    for k, (where, day) in enumerate([(BANBURY, "2020-02-01"), (OXFORD, "2020-03-01"),
+                                      (OXFORD, "2019-02-01"), (thame, "2019-03-01")]):
+        rows += [episode(10 * k + i, *where, missing_from=day) for i in range(6)]
+    src = write_csv(rows)
+    out = tmp_path / "o"
+    code, _, err = _run(capsys, "run", str(src), "--period", "2020-01-01:2020-06-30",
+                        "--compare-period", "2019-01-01:2019-06-30", "--method", "hdbscan",
+                        "--out", str(out), "-q")
+    assert code == 0, err
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["comparison"]["source"] == "given (--compare-period)"
+    assert doc["comparison"]["hotspots"] == {"new": 1, "persistent": 1, "gone": 1,
+                                             "comparison_period_hotspots": 2}
+    assert doc["parameters"]["method"] == "hdbscan"
+    gone = pd.read_csv(out / "tables" / "hotspots_gone.csv")
+    assert gone["lpa_name"].tolist() == ["South and Vale"]
+    spots = pd.read_csv(out / "tables" / "hotspots.csv").set_index("lpa_name")
+    assert spots.loc["Oxford", "trend"] == "persistent"
+    assert spots.loc["Cherwell and West Oxfordshire", "trend"] == "new"
+    code, _, err = _run(capsys, "run", str(src), "--compare-period", "2019-06-30:2019-01-01",
+                        "-q", "--out", str(out))
+    assert code == 2 and "ends before it starts" in err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", str(src), "--method", "kmeans"])
+    assert exc.value.code == 2
+
+
+def test_tune_prints_a_suggestion_and_writes_the_curve(capsys, write_csv, tmp_path):
+    rows = [episode(i, *BANBURY) for i in range(8)]
+    rows += [episode(20 + i, 51.65 + 0.01 * i, -1.35 + 0.01 * i) for i in range(12)]
+    src = write_csv(rows)
+    code, out, err = _run(capsys, "tune", str(src), "--min-samples", "5", "--out",
+                          str(tmp_path / "k.png"), "-q")
+    assert code == 0, err
+    assert "k-distance for min_samples 5: 20 episodes" in out
+    assert "Suggested eps:" in out and "knee" in out
+    assert (tmp_path / "k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = _run(capsys, "tune", str(src), "--out", str(tmp_path / "k.svg"), "-q")
+    assert code == 0 and (tmp_path / "k.svg").read_text().startswith("<svg")
+    code, _, err = _run(capsys, "tune", str(src), "--out", str(tmp_path / "k.jpg"), "-q")
+    assert code == 2 and ".png or .svg" in err

@@ -2,13 +2,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.cluster import DBSCAN
+from sklearn.cluster import DBSCAN, HDBSCAN
 
 from geo.cluster import (
     check_cluster_params,
+    check_method,
     cluster_episodes,
     dbscan_fit,
     distinct_locations,
+    hdbscan_fit,
     hotspot_ids,
     hotspot_outlines,
 )
@@ -129,3 +131,71 @@ def test_parameters_accepted(eps, n):
 
 def test_empty_input():
     assert cluster_episodes(np.array([]), np.array([])).shape == (0,)
+
+
+def test_hdbscan_finds_two_groups_and_leaves_noise():
+    # two tight groups of 8 and 6 episodes 5 km apart, and three scattered episodes
+    a = np.array([[0.0, 0], [10, 0], [0, 10], [10, 10], [5, 5], [5, 5], [5, 5], [5, 5]])
+    b = np.array([[5000.0, 0], [5010, 0], [5000, 10], [5010, 10], [5005, 5], [5005, 5]])
+    noise = np.array([[20000.0, 20000], [-20000, 15000], [30000, -25000]])
+    xy = np.vstack([a, b, noise])
+    labels = cluster_episodes(xy[:, 0], xy[:, 1], min_samples=4, method="hdbscan")
+    assert set(labels[:8]) == {0} and set(labels[8:14]) == {1}  # larger group first
+    assert (labels[14:] == -1).all()
+
+
+def test_hdbscan_repeats_each_address_at_most_min_samples_times():
+    # 40 episodes at one address and 4 at another 3 km away: with min_samples 5 each address
+    # is given as min(episodes, 5) points; the busy address is a hotspot on its own
+    xy = np.array([[0.0, 0]] * 40 + [[3000.0, 0]] * 4 + [[3001.0, 0]] * 2)
+    loc = distinct_locations(xy[:, 0], xy[:, 1])
+    raw = hdbscan_fit(loc.x, loc.y, loc.weight, min_samples=5)
+    assert raw.shape == (3,)
+    assert raw[0] != -1 and raw[1] == raw[2] != -1 and raw[0] != raw[1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    points=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(1, 4)), min_size=2,
+        max_size=40, unique_by=lambda p: (p[0], p[1]),
+    ),
+)
+def test_hdbscan_equals_hdbscan_on_every_episode_when_no_address_exceeds_min_samples(points):
+    min_samples = 4  # every address holds at most 4 episodes: nothing is capped
+    xy = np.array([(x, y) for x, y, n in points for _ in range(n)], dtype=float) * 100
+    loc = distinct_locations(xy[:, 0], xy[:, 1])
+    ours = hdbscan_fit(loc.x, loc.y, loc.weight, min_samples=min_samples)
+    order = np.lexsort((xy[:, 1], xy[:, 0]))  # the same (x, y) order as the distinct locations
+    full = np.full(len(xy), -1)
+    if len(xy) >= min_samples:
+        model = HDBSCAN(min_cluster_size=min_samples, min_samples=min_samples, copy=True)
+        full[order] = model.fit(xy[order]).labels_
+    full[full < 0] = -1
+    # HDBSCAN can split the copies of one address on tied distances: we take the label most
+    # copies got; where all copies agree, the labelling must be the same
+    agree = np.ones(len(loc.x), dtype=bool)
+    for i in range(len(loc.x)):
+        labels = full[loc.inverse == i]
+        agree[i] = (labels == labels[0]).all()
+        assert ours[i] in set(labels.tolist())
+    per_location = np.array([full[loc.inverse == i][0] for i in range(len(loc.x))])
+    assert np.array_equal(ours[agree] == -1, per_location[agree] == -1)
+    both = agree & (ours != -1)
+    assert _same_partition(ours[both], per_location[both])
+
+
+def test_an_address_takes_the_label_of_most_of_its_copies():
+    from geo.cluster import _majority
+
+    owner = np.array([0, 0, 0, 1, 1, 2, 2, 3])
+    labels = np.array([1, 1, -1, -1, 0, 2, 3, -1])
+    # 0: two of three in 1; 1: tie between noise and 0 -> 0; 2: tie 2/3 -> 2; 3: noise
+    assert _majority(owner, labels, 5).tolist() == [1, 0, 2, -1, -1]
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ParameterError, match="`method` must be one of dbscan, hdbscan"):
+        check_method("kmeans")
+    with pytest.raises(ParameterError):
+        cluster_episodes(np.zeros(3), np.zeros(3), method="optics")

@@ -445,7 +445,8 @@ def test_xlsx_several_sheets_reads_the_first_with_a_note(tmp_path):
     assert table.sheet == "Episodes"
     assert table.frame["episode_id"].tolist() == ["E1"]
     assert len(table.notes) == 1
-    assert "3 sheets (Episodes, Lookup, Notes); read the first visible one, 'Episodes'" in table.notes[0]
+    expected = "3 sheets (Episodes, Lookup, Notes); read the first visible one, 'Episodes'"
+    assert expected in table.notes[0]
 
 
 @pytest.mark.parametrize("asked", ["Lookup", "lookup", " LOOKUP "])

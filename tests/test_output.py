@@ -1,13 +1,24 @@
 import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
+import pytest
 from openpyxl import load_workbook
 
 from geo import schema as s
 from geo.episodes import read_table
-from geo.output import EPISODE_COLUMNS, write_run_json, write_tables
-from geo.pipeline import analyse
+from geo.output import (
+    EPISODE_COLUMNS,
+    columns_markdown,
+    describe,
+    summary_tables,
+    write_run_json,
+    write_tables,
+)
+from geo.pipeline import AnalysisConfig, analyse
+from geo.rates import read_population
+from geo.validate import Period
 from tests.conftest import BANBURY, OUTSIDE, episode
 
 
@@ -65,8 +76,8 @@ def test_xlsx_has_one_sheet_per_summary_table(wards, write_csv, tmp_path):
     paths = write_tables(_result(wards, write_csv), tmp_path / "out")
     wb = load_workbook(paths["xlsx"], read_only=True)
     assert wb.sheetnames == [
-        "localities_lpa", "localities_district", "localities_ward", "totals", "hotspots",
-        "audit_summary",
+        "README", "localities_lpa", "localities_district", "localities_ward", "focus_lpa",
+        "totals", "hotspots", "report_checks", "audit_summary",
     ]
     rows = list(wb["localities_ward"].iter_rows(values_only=True))
     assert len(rows) == 113 and rows[0][0] == "ward_code"
@@ -92,3 +103,125 @@ def test_run_json_records_counts_checksums_and_parameters(wards, write_csv, tmp_
     assert doc["version"] == "9.9"
     assert doc["outputs"]["episodes"] == "tables/episodes.csv"
     assert s.CHILD_ID not in json.dumps(doc["counts"])
+
+
+OXFORD = (51.737060, -1.251856)
+THAME = (51.739285, -0.976678)
+
+
+@pytest.fixture(scope="module")
+def full(wards, tmp_path_factory):
+    """A run with every optional table: homes, population, comparison, focus (made once)."""
+    tmp_path = tmp_path_factory.mktemp("full")
+    rows = []
+    for i in range(6):
+        rows.append(episode(i, *BANBURY, child_id=f"K{i % 2}", home_id="R1",
+                            placement_type="residential", missing_from="2020-02-01 10:00"))
+        rows.append(episode(10 + i, *THAME, child_id=f"T{i}", missing_from="2019-08-01 10:00"))
+        rows.append(episode(20 + i, *BANBURY, child_id=f"P{i}", missing_from="2019-07-01"))
+    homes = tmp_path / "homes.csv"
+    pd.DataFrame([{"home_id": "R1", "type": "residential", "name": "Secret House",
+                   "provider": "Acme Care", "places": 3, "lat": BANBURY[0],
+                   "lon": BANBURY[1]}]).to_csv(homes, index=False)
+    pop = tmp_path / "pop.csv"
+    pop.write_text("area_code,population_0_17\nE07000177,30000\n")
+    cfg = AnalysisConfig(period=Period.parse("2020-01-01:2020-06-30"))
+    src = tmp_path / "episodes.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    return analyse(read_table(src), wards=wards, config=cfg,
+                   homes_table=read_table(homes, what="homes register"),
+                   population=read_population(pop))
+
+
+def test_every_column_of_every_table_is_described(full, tmp_path):
+    result = full
+    assert result.comparison is not None and len(result.comparison.gone) == 1
+    paths = write_tables(result, tmp_path / "out", show_home_names=True)
+    for name in ("focus_lpa", "hotspots_gone", "homes"):
+        assert name in paths, name
+    tables = {p.stem: pd.read_csv(p, nrows=0) for p in (tmp_path / "out" / "tables").glob("*")}
+    tables.update(summary_tables(result, show_home_names=True))
+    undescribed = [
+        f"{name}.{col}" for name, frame in tables.items() for col in frame.columns
+        if not describe(name, str(col))
+    ]
+    assert undescribed == []
+    # the README sheet lists every column of every sheet, with its description
+    wb = load_workbook(paths["xlsx"], read_only=True)
+    assert wb.sheetnames[0] == "README"
+    readme = list(wb["README"].iter_rows(values_only=True))
+    assert readme[0] == ("sheet", "column", "description")
+    listed = {(r[0], r[1]) for r in readme[1:] if r[2]}
+    for sheet in wb.sheetnames[1:]:
+        header = next(wb[sheet].iter_rows(values_only=True))
+        for col in header:
+            assert (sheet, col) in listed, (sheet, col)
+    assert "hotspots_gone" in wb.sheetnames and "homes" in wb.sheetnames
+
+
+def test_xlsx_number_formats_and_widths(full, tmp_path):
+    paths = write_tables(full, tmp_path / "out")
+    wb = load_workbook(paths["xlsx"])  # not read-only: formats and widths
+    ws = wb["localities_lpa"]
+    header = [c.value for c in ws[1]]
+    row = {h: c for h, c in zip(header, ws[2], strict=True)}
+    assert row["episodes"].number_format == "#,##0"
+    assert row["rhi_completed_within_72h_share"].number_format == "0.0%"
+    assert row["episodes_change_share"].number_format == "0.0%"
+    assert row["episodes_per_child"].number_format == "0.00"
+    assert row["episodes_per_10k"].number_format == "0.00"
+    assert ws.freeze_panes == "A2"
+    assert ws.column_dimensions["A"].width >= len("Cherwell and West Oxfordshire")
+    spots = wb["hotspots"]
+    header = [c.value for c in spots[1]]
+    cells = {h: c for h, c in zip(header, spots[2], strict=True)}
+    assert cells["centroid_lat"].number_format == "0.00000"
+    assert cells["episodes_from_homes_share"].number_format == "0.0%"
+
+
+def test_home_names_only_when_asked(full, tmp_path):
+    result = full
+    hidden = write_tables(result, tmp_path / "a")
+    text = hidden["homes"].read_text()
+    assert "Secret House" not in text and "Acme Care" not in text
+    shown = write_tables(result, tmp_path / "b", show_home_names=True)
+    assert "Secret House" in shown["homes"].read_text()
+
+
+def test_gone_hotspots_and_focus_tables_are_written(full, tmp_path):
+    paths = write_tables(full, tmp_path / "out")
+    gone = pd.read_csv(paths["hotspots_gone"])
+    assert gone["hotspot_id"].tolist() == ["P02"] and gone["trend"].tolist() == ["gone"]
+    assert gone["lpa_name"].tolist() == ["South and Vale"]
+    spots = pd.read_csv(paths["hotspots"])
+    assert spots["trend"].tolist() == ["persistent"] and spots["previous_hotspots"][0] == "P01"
+    focus = pd.read_csv(paths["focus_lpa"], keep_default_na=False)
+    assert focus["row"].iloc[-1] == "total" and focus["episodes"].iloc[-1] == 6
+
+
+def test_docs_tables_md_holds_the_column_dictionary():
+    docs = (Path(__file__).parents[1] / "docs" / "tables.md").read_text(encoding="utf-8")
+    start, end = "<!-- columns:start -->\n", "<!-- columns:end -->"
+    generated = docs[docs.index(start) + len(start):docs.index(end)]
+    assert generated == columns_markdown(), (
+        "docs/tables.md is out of date: regenerate the part between the markers with "
+        "python -c 'from geo.output import columns_markdown; print(columns_markdown())'"
+    )
+
+
+def test_run_json_records_method_rates_comparison_and_checks(full, tmp_path):
+    result = full
+    out = tmp_path / "out"
+    paths = write_tables(result, out)
+    write_run_json(result, out / "run.json", inputs=[], boundaries={}, outputs=paths,
+                   version="9.9")
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["parameters"]["eps_m_source"].startswith("default")
+    assert doc["method"]["name"] == "dbscan"
+    assert doc["comparison"]["period"] == "2019-07-01:2019-12-31"
+    assert doc["comparison"]["source"].startswith("automatic")
+    assert doc["counts"]["homes_linking"]["linked_by_id"] == 6
+    assert doc["rates"]["per_10k"].startswith("episodes and children per 10,000")
+    assert {c["measure"] for c in doc["report_checks"]} >= {"repeat_children_ce_not_screened"}
+    assert doc["focus_lpa"]["name"] == "Cherwell and West Oxfordshire"
+    assert isinstance(doc["notes"], list)

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from geo import schema as s
-from geo.summary import summarise, summarise_totals
+from geo.summary import report_checks, summarise, summarise_totals
 
 
 def _episodes() -> pd.DataFrame:
@@ -81,5 +81,69 @@ def test_integer_columns_and_order_follow_the_index():
     index = pd.DataFrame({"area": ["C", "B", "A"]})
     table = summarise(_episodes(), ["area"], index)
     assert table["area"].tolist() == ["C", "B", "A"]
-    counts = table.drop(columns=["area", "episodes_per_child", "rhi_completed_within_72h_share"])
+    ratios = ["area", "episodes_per_child", "rhi_completed_within_72h_share",
+              "repeat_children_ce_screened_share"]
+    counts = table.drop(columns=ratios)
     assert all(str(t) == "int64" for t in counts.dtypes)
+
+
+def test_duration_bands_of_the_hand_built_episodes():
+    table = summarise(_episodes(), ["area"], pd.DataFrame({"area": ["A", "B"]})).set_index("area")
+    a, b = table.loc["A"], table.loc["B"]
+    # A: 24 h exactly (1-3 days), 2 h, ongoing (no returned), 10 h
+    assert (a["episodes_duration_under_24h"], a["episodes_duration_1_3_days"]) == (2, 1)
+    assert (a["episodes_duration_over_3_days"], a["episodes_duration_ongoing"]) == (0, 1)
+    # B: three episodes of one hour
+    assert b["episodes_duration_under_24h"] == 3 and b["episodes_duration_ongoing"] == 0
+
+
+@pytest.mark.parametrize(
+    ("returned", "band"),
+    [
+        ("2020-03-02 09:59", "under_24h"),  # 23 h 59 min
+        ("2020-03-02 10:00", "1_3_days"),  # exactly 24 h
+        ("2020-03-04 10:00", "1_3_days"),  # exactly 72 h
+        ("2020-03-04 10:01", "over_3_days"),  # 72 h 1 min
+        ("2020-03-01 10:00", "under_24h"),  # returned the minute it started
+        (None, "ongoing"),
+    ],
+)
+def test_duration_band_boundaries(returned, band):
+    frame = _episodes().iloc[[0]].copy()
+    frame[s.MISSING_FROM] = pd.Timestamp("2020-03-01 10:00")
+    frame[s.RETURNED] = pd.Timestamp(returned) if returned else pd.NaT
+    row = summarise(frame, ["area"]).iloc[0]
+    bands = ["under_24h", "1_3_days", "over_3_days", "ongoing"]
+    assert [row[f"episodes_duration_{b}"] for b in bands] == [int(b == band) for b in bands]
+
+
+def test_children_placed_by_host_and_ce_share():
+    table = summarise(_episodes(), ["area"], pd.DataFrame({"area": ["A", "B"]})).set_index("area")
+    a, b = table.loc["A"], table.loc["B"]
+    # A: c1 placed by another authority, c2 by the host; B: c3 host, c1 other
+    assert (a["children_placed_by_host"], a["children_placed_by_other"]) == (1, 1)
+    assert (b["children_placed_by_host"], b["children_placed_by_other"]) == (1, 1)
+    assert a["repeat_children_ce_screened_share"] == 1.0
+    assert b["repeat_children_ce_screened_share"] == 0.0
+
+
+def test_report_checks_against_the_totals():
+    checks = {c["measure"]: c for c in report_checks(summarise_totals(_episodes(), "All"))}
+    # repeat children c1 (screened) and c3 (never): the report's CE claim does not hold here
+    ce = checks["repeat_children_ce_not_screened"]
+    assert (ce["value"], ce["holds"]) == (1, False)
+    # 4 episodes of boys (c1), 3 of girls (c2, c3)
+    sex = checks["episodes_sex_male - episodes_sex_female"]
+    assert (sex["value"], sex["holds"]) == (1, True)
+    # 4 of 7 episodes aged 14-16
+    age = checks["episodes_age_14_16 / episodes"]
+    assert age["value"] == pytest.approx(4 / 7, abs=1e-3) and age["holds"] is True
+    # 6 returned episodes, 2 with the RHI within 72 h (23 h and exactly 72 h)
+    rhi = checks["rhi_completed_within_72h_share"]
+    assert rhi["value"] == pytest.approx(2 / 6, abs=1e-3) and rhi["holds"] is True
+
+
+def test_totals_of_no_episodes_is_one_row_of_zeros():
+    totals = summarise_totals(_episodes().iloc[0:0], "All")
+    assert len(totals) == 1 and totals.iloc[0]["episodes"] == 0
+    assert all(c["holds"] is None for c in report_checks(totals))

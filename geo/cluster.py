@@ -30,6 +30,7 @@ from sklearn.cluster import DBSCAN, HDBSCAN
 
 from geo import schema as s
 from geo.errors import ParameterError
+from geo.scale import DEFAULT_BUDGET_BYTES, snap_locations
 
 METHODS = ("dbscan", "hdbscan")
 
@@ -66,9 +67,10 @@ class Locations:
 
 def distinct_locations(x: np.ndarray, y: np.ndarray) -> Locations:
     """Group identical (x, y) pairs; locations come out sorted by (x, y)."""
-    xy = np.column_stack([x, y])
-    uniq, inverse, counts = np.unique(xy, axis=0, return_inverse=True, return_counts=True)
-    return Locations(uniq[:, 0], uniq[:, 1], counts.astype(np.float64), inverse.ravel())
+    # complex numbers sort by real then imaginary part: a fast, exact (x, y) lexicographic key
+    key = np.asarray(x, dtype=np.float64) + 1j * np.asarray(y, dtype=np.float64)
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return Locations(uniq.real.copy(), uniq.imag.copy(), counts.astype(np.float64), inverse.ravel())
 
 
 def dbscan_fit(
@@ -125,6 +127,34 @@ def _majority(owner: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class ClusterInfo:
+    """How the clustering ran: for run.json and the method notes."""
+
+    method: str
+    episodes: int
+    locations: int
+    snapped_cell_m: float | None = None  # set when locations were merged to stay in memory
+    snapped_locations: int | None = None
+
+    def describe(self) -> dict[str, object]:
+        """A plain dict for run.json."""
+        doc: dict[str, object] = {
+            "method": self.method,
+            "episodes": self.episodes,
+            "distinct_locations": self.locations,
+        }
+        if self.snapped_cell_m is not None:
+            doc["memory_fallback"] = (
+                f"the distinct locations would need more than "
+                f"{DEFAULT_BUDGET_BYTES // 2**20} MiB of DBSCAN neighbourhood lists, so they "
+                f"were merged onto a {self.snapped_cell_m:g} m grid ({self.snapped_locations} "
+                "weighted cells) before clustering: an approximation, with each location "
+                "moved by less than one cell"
+            )
+        return doc
+
+
 def cluster_episodes(
     x: np.ndarray,
     y: np.ndarray,
@@ -139,19 +169,48 @@ def cluster_episodes(
     the hotspot's first location in (x, y) order. Input order never changes the result.
     `method` is ``dbscan`` (default) or ``hdbscan`` (`eps_m` is then not used).
     """
+    return cluster_episodes_info(x, y, eps_m=eps_m, min_samples=min_samples, method=method)[0]
+
+
+def cluster_episodes_info(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    eps_m: float = 250.0,
+    min_samples: int = 5,
+    method: str = "dbscan",
+    budget_bytes: int = DEFAULT_BUDGET_BYTES,
+) -> tuple[np.ndarray, ClusterInfo]:
+    """`cluster_episodes`, also saying how it ran (and whether the memory fallback was used).
+
+    DBSCAN keeps every location's neighbour list; when `geo.scale` bounds those lists above
+    `budget_bytes` (a million distinct points packed in towns), the locations are merged onto
+    the finest grid that fits (12.5 m upwards for eps 250 m) and the weighted cells are
+    clustered instead, so memory stays bounded. The info records it.
+    """
     check_cluster_params(eps_m, min_samples)
     check_method(method)
     if len(x) == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64), ClusterInfo(method, 0, 0)
     loc = distinct_locations(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    info = ClusterInfo(method, len(x), len(loc.x))
     if method == "hdbscan":
         raw = hdbscan_fit(loc.x, loc.y, loc.weight, min_samples=min_samples)
     else:
-        raw, _ = dbscan_fit(
-            loc.x, loc.y, eps_m=eps_m, min_samples=min_samples, sample_weight=loc.weight
-        )
+        snapped = snap_locations(loc.x, loc.y, loc.weight, eps_m, budget_bytes=budget_bytes)
+        if snapped is None:
+            raw, _ = dbscan_fit(
+                loc.x, loc.y, eps_m=eps_m, min_samples=min_samples, sample_weight=loc.weight
+            )
+        else:
+            cells, _ = dbscan_fit(
+                snapped.x, snapped.y, eps_m=eps_m, min_samples=min_samples,
+                sample_weight=snapped.weight,
+            )
+            raw = cells[snapped.inverse]
+            info = ClusterInfo(method, len(x), len(loc.x), snapped.cell_m, len(snapped.x))
     relabelled = _relabel(raw, loc.weight)
-    return relabelled[loc.inverse]
+    return relabelled[loc.inverse], info
 
 
 def _relabel(raw: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -234,8 +234,11 @@ def prepare_for_summaries(episodes: pd.DataFrame) -> pd.DataFrame:
     out = episodes.copy()
     for column in (*CATEGORY_COLUMNS, s.CE_SCREENING):
         if column in out.columns and not isinstance(out[column].dtype, pd.CategoricalDtype):
-            out[column] = out[column].astype(str).astype("category")
-    out[CHILD_CODE] = pd.factorize(out[s.CHILD_ID].astype(str))[0]
+            values = out[column]
+            if values.dtype != object:  # e.g. pandas' str dtype: categories from its values
+                values = values.astype(object)
+            out[column] = values.astype("category")
+    out[CHILD_CODE] = pd.factorize(out[s.CHILD_ID].to_numpy(dtype=object))[0]
     return out
 
 

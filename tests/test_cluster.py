@@ -199,3 +199,22 @@ def test_unknown_method_is_refused():
         check_method("kmeans")
     with pytest.raises(ParameterError):
         cluster_episodes(np.zeros(3), np.zeros(3), method="optics")
+
+
+def test_memory_fallback_merges_locations_and_keeps_the_big_hotspots():
+    from geo.cluster import cluster_episodes_info
+
+    rng = np.random.default_rng(9)
+    town = rng.normal(0, 60, (4000, 2))  # 4,000 distinct points within a few hundred metres
+    far = rng.normal(0, 60, (300, 2)) + np.array([20_000.0, 0.0])
+    xy = np.vstack([town, far])
+    exact, info = cluster_episodes_info(xy[:, 0], xy[:, 1], eps_m=250, min_samples=5)
+    assert info.snapped_cell_m is None and info.locations == len(xy)
+    # a tiny budget forces the fallback
+    labels, small = cluster_episodes_info(xy[:, 0], xy[:, 1], eps_m=250, min_samples=5,
+                                          budget_bytes=200_000)
+    assert small.snapped_cell_m is not None and small.snapped_locations < len(xy)
+    assert "memory_fallback" in small.describe()
+    # same two hotspots, same sizes
+    assert sorted(np.bincount(labels[labels >= 0])) == sorted(np.bincount(exact[exact >= 0]))
+    assert set(labels[:4000]) == {0} and set(labels[4000:]) == {1}

@@ -109,7 +109,10 @@ def summarise(
         else pd.factorize(ep[s.CHILD_ID].astype(str))[0].astype(np.int64)
     )
     n_child = int(child.max()) + 1 if len(child) else 1
-    pair, first, per_pair = np.unique(g * n_child + child, return_index=True, return_counts=True)
+    pair, first, pair_of_row, per_pair = np.unique(
+        g * n_child + child, return_index=True, return_inverse=True, return_counts=True
+    )
+    pair_of_row = pair_of_row.ravel()
     pair_g = pair // n_child
     columns["children"] = count(codes=pair_g)
     for threshold, name in ((2, ""), (3, "_3plus"), (5, "_5plus")):
@@ -169,7 +172,6 @@ def summarise(
 
     # CE screening of repeat children: screened if any of their episodes in the group says so
     screened = _codes(ep[s.CE_SCREENING], ("yes",)) == 0
-    pair_of_row = np.searchsorted(pair, g * n_child + child)
     pair_screened = np.bincount(pair_of_row, weights=screened, minlength=len(pair)) > 0
     repeat = per_pair >= 2
     columns["repeat_children_ce_screened"] = count(

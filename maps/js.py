@@ -15,8 +15,8 @@ HS_LIB: Final = r"""
 function hsLib(map, D) {
   var HS = {map: map, D: D, layers: {}};
   [["hsBase", 350, 0], ["hsChoro", 410, 1], ["hsLines", 415, 0], ["hsLpa", 420, 1],
-   ["hsDensity", 430, 0], ["hsSpots", 440, 1], ["hsLocations", 445, 1], ["hsHomes", 450, 1],
-   ["hsLabels", 470, 0]].forEach(function (p) {
+   ["hsDensity", 430, 0], ["hsGi", 435, 1], ["hsSpots", 440, 1], ["hsLocations", 445, 1],
+   ["hsHomes", 450, 1], ["hsLabels", 470, 0]].forEach(function (p) {
     var el = map.createPane(p[0]);
     el.style.zIndex = p[1];
     if (!p[2]) el.style.pointerEvents = "none";
@@ -87,12 +87,23 @@ function hsLib(map, D) {
       ["Repeat children (2+)", s.r], ["Distinct locations", s.loc], ["Area (hectares)", s.ha],
       ["LPA", s.lpa], ["District", s.lad], ["Main ward", s.ward]];
     (s.homes || []).forEach(function (h) { rows.push([h[0], h[1]]); });
+    var E = D.evidence, label = (E && s.ev) ? E.labels[s.ev] : "";
+    if (label) {
+      rows.push(["Evidence", label], ["Found again in re-runs", s.stab],
+                ["Overlaps a Gi* hot spot", E.gi[s.gi]], ["Rests on one child", E.one[s.one]]);
+    }
     var extra = s.drv ? "<div class='hs-driver'><b>What drives it:</b> " + s.drv + "</div>" : "";
+    if (label) {
+      extra += "<div class='hs-driver hs-evidence hs-evidence-" + s.ev + "'><b>Evidence: " +
+        label + "</b> \u2013 " + E.meanings[s.ev] + ".</div>";
+    }
     return table("Hotspot " + s.id, rows, extra);
   }
   function spotTip(s) {
+    var E = D.evidence, label = (E && s.ev) ? E.labels[s.ev] : "";
     return "<div class='hs-tip'><b>Hotspot " + s.id + "</b>: " + fmt(s.e) + " episodes, " +
-      fmt(s.c) + " children<div class='hs-hint'>Click for details</div></div>";
+      fmt(s.c) + " children" + (label ? " \u00b7 " + label : "") +
+      "<div class='hs-hint'>Click for details</div></div>";
   }
   HS.spotHtml = spotHtml;
   HS.hotspots = function () {
@@ -120,6 +131,24 @@ function hsLib(map, D) {
       return c;
     });
     return L.featureGroup([hulls, L.featureGroup(dots)]);
+  };
+
+  HS.gi = function () {
+    var G = D.gi;
+    return L.geoJson(G.cells, {
+      pane: "hsGi",
+      style: {color: G.line, weight: 1.8, opacity: 0.95, fillColor: G.fill,
+              fillOpacity: G.opacity, className: "hs-gi-cell"},
+      onEachFeature: function (f, l) {
+        var p = f.properties;
+        l.bindTooltip(function () {
+          return table(G.title, [p.n === null ? null : ["Episodes in this square", p.n],
+            ["Episodes in its window (it and the 8 around it)", p.w],
+            ["Expected by chance", p.x], ["z", p.z], ["q (false discovery rate)", p.q]],
+            "<div class='hs-hint'>" + G.cell + " m grid square</div>");
+        }, {sticky: true});
+      }
+    });
   };
 
   HS.homes = function () {

@@ -17,7 +17,11 @@ while the layer is on):
 - **episode density**: a Gaussian kernel density in metres (`geo.density`) drawn as a classed
   image (a PNG ``data:`` URI);
 - **episode locations**, counted per grid square (never one marker per episode, never at an
-  address), at most `MAX_LOCATION_SQUARES` squares.
+  address), at most `MAX_LOCATION_SQUARES` squares;
+- with ``MapContext.evidence`` (`geo.context.build_evidence`), the **Gi* hot spots**: the grid
+  squares of the Getis-Ord Gi* test that are significant hot spots (false discovery rate),
+  drawn as squares, and the hotspot popups give each hotspot's verdict (robust / stable only /
+  fragile), the share of re-runs in which it was found again and whether it rests on one child.
 
 Online tiles are opt-in (``MapContext.tiles``): the page then requests tiles, which tells the
 tile server which area is being looked at; `tiles_warning` says so, and the offline check lets
@@ -36,6 +40,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
@@ -57,6 +62,7 @@ from maps.places import OXFORDSHIRE_TOWNS, PlaceLabel, place_labels
 from maps.raster import density_png
 from maps.text import (
     PRECISION_TEXT,
+    abridge_ids,
     area_label,
     cluster_method,
     data_as_of,
@@ -69,7 +75,11 @@ from maps.text import (
     run_notes,
 )
 
+if TYPE_CHECKING:  # geo.context imports esda and libpysal: only when evidence is built
+    from geo.context import Evidence
+
 __all__ = [
+    "GI_LAYER_NAME",
     "MAX_LOCATION_SQUARES",
     "MapContext",
     "TilesPrivacyWarning",
@@ -85,6 +95,8 @@ MAX_LOCATION_SQUARES = 2000  # episode-location squares drawn at most
 LOCATION_SQUARE_M = 100  # first square size tried; doubled until few enough squares
 MAX_HOTSPOTS_DRAWN = 5000
 MAX_HOMES_DRAWN = 5000
+MAX_GI_CELLS_DRAWN = 5000
+GI_LAYER_NAME = "Gi* hot spots (grid squares)"
 DENSITY_SHARES = (0.25, 0.5, 0.75, 0.9)
 HULL_SIMPLIFY_M = 2.0
 
@@ -131,6 +143,13 @@ class MapContext:
     show_locations
         Draw the layers made from episode positions: the density surface and the episode
         counts per grid square. Default true; a public map turns them off.
+    evidence
+        The evidence for the panel (`geo.context.build_evidence`), or ``None`` (default).
+        With it the map has a "Gi* hot spots" layer (the significant hot cells of the Gi*
+        grid, as squares), the hotspot popups give the evidence verdict, the share of re-runs
+        in which the hotspot was found again and whether it rests on one child, and the
+        method panel carries the evidence sentences; the report gains its "Evidence for the
+        panel" section.
     """
 
     wards: gpd.GeoDataFrame
@@ -149,6 +168,7 @@ class MapContext:
     focus_lpa: str | None = None
     show_hotspot_centres: bool = True
     show_locations: bool = True
+    evidence: Evidence | None = None
 
     def __post_init__(self) -> None:
         if self.tiles is not None:
@@ -452,9 +472,78 @@ def _ward_data(result: AnalysisResult, wards: gpd.GeoDataFrame
     return {"measures": specs}, props, legends
 
 
-def _hotspot_data(result: AnalysisResult, centres: bool = True
+EVIDENCE_LABELS = {
+    "robust": "robust",
+    "stable_only": "stable only",
+    "fragile": "fragile",
+    "not_tested": "not tested",
+}
+EVIDENCE_MEANINGS = {
+    "robust": "overlaps a Gi* hot spot and is found again in at least 80% of the re-runs on "
+              "resampled children",
+    "stable_only": "found again in at least 80% of the re-runs, but its neighbourhood is not "
+                   "a Gi* hot spot (usually one busy address)",
+    "fragile": "found again in fewer than 80% of the re-runs on resampled children: a "
+               "possible rather than an established hotspot",
+    "not_tested": "its stability was not tested (see the method notes)",
+}
+
+
+def check_evidence(result: AnalysisResult, evidence: Evidence | None) -> None:
+    """Refuse evidence built for another analysis: every hotspot drawn must have a verdict
+    (`ParameterError` naming the hotspots without one). Build the evidence from the same
+    result (or one whose hotspot ids are the same, such as `geo.output.publish`'s)."""
+    if evidence is None:
+        return
+    have = set(evidence.hotspot_evidence[s.HOTSPOT_ID].astype(str))
+    missing = [h for h in result.hotspots[s.HOTSPOT_ID].astype(str) if h not in have]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5:,} more"
+                                            if len(missing) > 5 else "")
+        raise ParameterError(
+            f"The evidence has no verdict for hotspot(s) {shown}: it was built for another "
+            "analysis. Build it with geo.context.build_evidence on the result being drawn.")
+
+
+def _evidence_by_spot(evidence: Evidence | None) -> dict[str, dict[str, object]]:
+    """Per hotspot id: the popup's evidence fields (already escaped)."""
+    if evidence is None:
+        return {}
+    table = evidence.hotspot_evidence
+    runs = int(evidence.parameters.get("stability_runs") or 0)
+    out: dict[str, dict[str, object]] = {}
+    for _, row in table.iterrows():
+        verdict = str(row["evidence"])
+        stab = row.get("stability")
+        share = (f"{float(stab):.0%} of {runs:,}" if runs and stab is not None
+                 and not pd.isna(stab) else "not tested")
+        gi = row.get("gi_significant")
+        one = bool(row.get("rests_on_one_child")) if not pd.isna(
+            row.get("rests_on_one_child")) else False
+        out[str(row[s.HOTSPOT_ID])] = {
+            "ev": _esc(verdict),  # a key of D.evidence (labels and meanings, written once)
+            "stab": _esc(share),
+            "gi": int(gi is not None and not pd.isna(gi) and bool(gi)),
+            "one": int(one),
+        }
+    return out
+
+
+def _evidence_words() -> dict[str, object]:
+    """The verdict labels and meanings, and the yes/no words of the popups (escaped)."""
+    return {
+        "labels": {k: _esc(v) for k, v in EVIDENCE_LABELS.items()},
+        "meanings": {k: _esc(v) for k, v in EVIDENCE_MEANINGS.items()},
+        "one": ["no", _esc("yes: one child accounts for half or more of its episodes")],
+        "gi": ["no", "yes"],
+    }
+
+
+def _hotspot_data(result: AnalysisResult, centres: bool = True,
+                  evidence: Evidence | None = None
                   ) -> tuple[dict[str, object], _Legend, int]:
     spots = result.hotspots
+    by_spot = _evidence_by_spot(evidence)
     centres = centres and {"centroid_lat", "centroid_lon"} <= set(spots.columns)
     n_all = len(spots)
     if n_all > MAX_HOTSPOTS_DRAWN:
@@ -501,6 +590,7 @@ def _hotspot_data(result: AnalysisResult, centres: bool = True
             "lat": _coord(row.get("centroid_lat")) if centres else None,
             "lon": _coord(row.get("centroid_lon")) if centres else None,
             "rad": round(4 + 9 * math.sqrt(int(e) / biggest), 1),
+            **by_spot.get(str(row[s.HOTSPOT_ID]), {}),
         })
     if len(spots):
         hulls = spots.to_crs(s.BNG).geometry.simplify(HULL_SIMPLIFY_M, preserve_topology=True)
@@ -518,9 +608,16 @@ def _hotspot_data(result: AnalysisResult, centres: bool = True
     note = (f"{n_all:,} hotspot{'s' if n_all != 1 else ''}: {hotspot_short(result.config)}. "
             "Outline and a dot at the centre; darker = more episodes (classes: nested "
             f"quantiles).{capped} Click one for its numbers.")
+    if evidence is not None:
+        counts = evidence.verdict_counts()
+        parts = [f"{counts[k]:,} {EVIDENCE_LABELS[k]}" for k in EVIDENCE_LABELS if counts[k]]
+        if parts:
+            note += f" Evidence: {', '.join(parts)} (in each popup)."
     legend = _Legend("hotspots", f"<h2>Hotspots</h2>{swatches or ''}"
                                  f"<div class='hs-note'>{_esc(note)}</div>")
     data = {"spots": rows, "hulls": hull_json, "spotColours": colours or [style.HOTSPOT_FILL]}
+    if evidence is not None:
+        data["evidence"] = _evidence_words()
     return data, legend, n_all
 
 
@@ -650,6 +747,65 @@ def _density_data(result: AnalysisResult, context: MapContext, wards_bng: gpd.Ge
     return {"uri": uri, "bounds": bounds}, legend, note
 
 
+def gi_legend_title(evidence: Evidence) -> str:
+    """``Gi* hot spot (FDR q < 0.05)`` (or ``p < alpha`` without the false discovery rate)."""
+    settings = evidence.gi_grid.attrs.get("gi", {})
+    alpha = float(settings.get("alpha", evidence.parameters.get("alpha", 0.05)))
+    fdr = bool(settings.get("fdr", evidence.parameters.get("fdr", True)))
+    return f"Gi* hot spot (FDR q < {alpha:g})" if fdr else f"Gi* hot spot (p < {alpha:g})"
+
+
+def _gi_data(evidence: Evidence, show_counts: bool
+             ) -> tuple[dict[str, object], _Legend, str]:
+    """The significant Gi* hot cells as whole grid squares (WGS84 GeoJSON) and their legend.
+
+    A square is the full cell of the grid (cells clipped at the county edge are drawn whole),
+    so the layer reads as a grid. At most `MAX_GI_CELLS_DRAWN` (the highest z first)."""
+    grid = evidence.gi_grid
+    settings = grid.attrs.get("gi", {})
+    cell = float(settings.get("cell_m") or evidence.parameters.get("cell_m") or 500.0)
+    hot = grid[grid["hot"].to_numpy(dtype=bool)]
+    n_all = len(hot)
+    if n_all > MAX_GI_CELLS_DRAWN:
+        hot = hot.sort_values(["z", "cell_id"], ascending=[False, True], kind="stable").head(
+            MAX_GI_CELLS_DRAWN)
+    x = hot["cell_x"].to_numpy(dtype=float)
+    y = hot["cell_y"].to_numpy(dtype=float)
+    squares = gpd.GeoDataFrame(geometry=shapely.box(x, y, x + cell, y + cell), crs=s.BNG)
+    props = []
+    for _, row in hot.iterrows():
+        props.append({
+            "w": _num(row["window_count"]),
+            "x": _num(round(float(row["expected"]), 2)),
+            "z": _num(round(float(row["z"]), 1)) if pd.notna(row["z"]) else None,
+            "q": _esc(f"{float(row['q']):.2g}"),
+            "n": _num(row["count"]) if show_counts else None,
+        })
+    collection = (_geojson(squares, props) if len(squares)
+                  else {"type": "FeatureCollection", "features": []})
+    title = gi_legend_title(evidence)
+    alpha = float(settings.get("alpha", 0.05))
+    capped = (f" The {MAX_GI_CELLS_DRAWN:,} with the highest z of {n_all:,} are drawn."
+              if n_all > len(hot) else "")
+    note = (f"{n_all:,} of {len(grid):,} squares of {cell:g} m: the square and the 8 around it "
+            "together hold significantly more episodes than the same counts shuffled at random "
+            f"over the map would (exact randomisation test, Benjamini-Hochberg false discovery "
+            f"rate {alpha:.0%}).{capped} A busy single address is rarely one; a busy "
+            "neighbourhood is.")
+    if not n_all:
+        note = (f"No square of {cell:g} m is a significant Gi* hot spot (of {len(grid):,}).")
+    legend = _Legend(
+        "gi",
+        f"<h2>{_esc(title)}</h2><div class='hs-row'><span class='hs-swatch' style='background:"
+        f"{style.rgba_css((0, 0, 0, round(255 * style.GI_FILL_OPACITY)))};border:2px solid "
+        f"{style.GI_LINE}'></span>{_esc(f'Significant hot square ({cell:g} m)')}</div>"
+        f"<div class='hs-note'>{_esc(note)}</div>",
+    )
+    data = {"cells": collection, "cell": f"{cell:g}", "title": _esc(title),
+            "line": style.GI_LINE, "fill": style.GI_FILL, "opacity": style.GI_FILL_OPACITY}
+    return data, legend, note
+
+
 def _coord(value: object) -> float | None:
     v = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
     return round(float(v), 5) if pd.notna(v) else None
@@ -722,6 +878,11 @@ def how_to_read(result: AnalysisResult, context: MapContext) -> list[str]:
     if result.homes is not None and context.show_homes:
         lines.append("Switch on 'Homes by type' to see the homes register: coloured dots with "
                      "a dark rim (children's homes, foster households...).")
+    if context.evidence is not None:
+        lines.append("Black-rimmed squares are Gi* hot spots: neighbourhoods with more episodes "
+                     "than chance would give. Each hotspot's popup says whether it is robust "
+                     "(a Gi* hot spot and found again when the children are resampled), "
+                     "stable only, or fragile, and whether it rests on one child.")
     lines.append("Use the list at the top right to switch layers on and off; each legend "
                  "appears while its layer is on. Hover over a ward for its figures.")
     return lines
@@ -755,6 +916,12 @@ def _method_html(result: AnalysisResult, context: MapContext, *, density_note: s
         )
     items.append(f"Boundaries: {context.boundary_name}, {context.boundary_vintage}.")
     items += [f"Note: {note}" for note in run_notes(result)]
+    evidence_html = ""
+    if context.evidence is not None:
+        lines = [*(abridge_ids(x) for x in context.evidence.sentences),
+                 *(f"Note: {n}" for n in context.evidence.notes)]
+        evidence_html = ("<h3>Evidence behind the hotspots</h3>"
+                         + "".join(f"<p>{_esc(x)}</p>" for x in lines))
     if context.tiles:
         items.append(tiles_warning(context.tiles))
     else:
@@ -765,7 +932,7 @@ def _method_html(result: AnalysisResult, context: MapContext, *, density_note: s
         "<details class='hs-panel hs-method' id='hs-method'>"
         "<summary>How to read this map \u00b7 method and sources</summary>"
         f"<h3>How to read this map</h3><ul>{read}</ul>"
-        f"<h3>Method</h3>{method}"
+        f"<h3>Method</h3>{method}{evidence_html}"
         "</details>"
     )
 
@@ -804,6 +971,7 @@ def _legend_html(legends: Sequence[_Legend], base_note: str) -> str:
 
 def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
     """Build the folium map (not yet self-contained: see `map_html` / `write_map`)."""
+    check_evidence(result, context.evidence)
     wards = context.wards.to_crs(s.WGS84)
     wards_bng = wards.to_crs(s.BNG)
     minx, miny, maxx, maxy = wards.total_bounds
@@ -824,7 +992,11 @@ def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
     county = gpd.GeoDataFrame(geometry=[shapely.union_all(np.asarray(wards.geometry.values))],
                               crs=s.WGS84)
     ward_spec, ward_props, ward_legends = _ward_data(result, wards)
-    spot_data, spot_legend, _ = _hotspot_data(result, context.show_hotspot_centres)
+    spot_data, spot_legend, _ = _hotspot_data(result, context.show_hotspot_centres,
+                                              context.evidence)
+    gi_data = gi_legend = None
+    if context.evidence is not None:
+        gi_data, gi_legend, _ = _gi_data(context.evidence, context.show_locations)
     home_data, home_legend, n_homes = _home_data(result, context)
     loc_data = loc_legend = dens_data = dens_legend = None
     if context.show_locations:
@@ -860,6 +1032,8 @@ def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
         data["density"] = dens_data
     if loc_data is not None:
         data["locations"] = loc_data
+    if gi_data is not None:
+        data["gi"] = gi_data
 
     root = m.get_root()
     root.header.add_child(Element(style.CSS))
@@ -882,6 +1056,8 @@ def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
         ("HS.lpas()", "Local Police Areas", True, None),
         ("HS.hotspots()", "Hotspots", True, "hotspots"),
     ]
+    if gi_data is not None:
+        overlays.append(("HS.gi()", GI_LAYER_NAME, True, "gi"))
     if home_data is not None:
         overlays.append(("HS.homes()", "Homes by type", False, "homes"))
     if dens_data is not None:
@@ -915,6 +1091,8 @@ def render_map(result: AnalysisResult, context: MapContext) -> folium.Map:
             f".addTo({m.get_name()});").add_to(m)
 
     legends = [*ward_legends, spot_legend]
+    if gi_legend is not None:
+        legends.append(gi_legend)
     if home_legend is not None:
         legends.append(home_legend)
     legends += [lg for lg in (dens_legend, loc_legend) if lg is not None]

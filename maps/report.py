@@ -8,12 +8,20 @@ self-contained map page. No child id is used anywhere.
 
 Tables tolerate extra columns (the locality tables grow) and missing ones (a column that is not
 there is left out). A rate column such as ``episodes_per_10k`` is shown when present.
+
+With ``MapContext.evidence`` (`geo.context.build_evidence`) the report gains an "Evidence for the
+panel" section that answers three claims of the committee report with numbers: the county's own
+children placed out of area, the comparison with statistical neighbours, the region and
+England (or how to supply the published figures), and which hotspots are genuine (Gi* and
+stability) with the method; the hotspot table gains an "Evidence" column.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -23,8 +31,10 @@ from maps import style
 from maps.offline import OfflineAssetError, find_external_urls
 from maps.places import place_labels
 from maps.render import (
+    EVIDENCE_LABELS,
     RATE_COLUMN_RE,
     MapContext,
+    check_evidence,
     class_breaks,
     class_labels,
     class_of,
@@ -36,9 +46,11 @@ from maps.svg import bar_chart, column_chart, overview_map
 from maps.text import (
     NO_VALUE,
     PRECISION_TEXT,
+    abridge_ids,
     area_label,
     data_as_of,
     esc,
+    fmt_date,
     fmt_int,
     fmt_pct,
     hotspot_rule,
@@ -47,7 +59,10 @@ from maps.text import (
     run_notes,
 )
 
-__all__ = ["DEFAULT_FOCUS_LPA", "report_html", "write_report"]
+if TYPE_CHECKING:
+    from geo.context import Evidence
+
+__all__ = ["DEFAULT_FOCUS_LPA", "evidence_section", "report_html", "write_report"]
 
 DEFAULT_FOCUS_LPA = "Cherwell and West Oxfordshire"
 MAX_HOTSPOT_ROWS = 25
@@ -93,6 +108,10 @@ tr {{ break-inside: avoid; page-break-inside: avoid; }}
 tr.total td {{ font-weight: 700; border-top: 2px solid #999; }}
 .note {{ font-size: 12px; color: #555; }}
 .method p {{ margin: 4px 0; font-size: 13px; }}
+.claim {{ border-left: 4px solid #999; padding: 2px 10px; color: #333; font-style: italic;
+  margin: 6px 0; break-inside: avoid; }}
+.evidence p {{ margin: 5px 0; }}
+.evidence p.reading {{ font-weight: 600; }}
 footer {{ margin-top: 26px; font-size: 11.5px; color: #444; border-top: 1px solid #ccc;
   padding-top: 6px; }}
 .print-only {{ display: none; }}
@@ -409,7 +428,7 @@ def _locality_tables(result: AnalysisResult, context: MapContext) -> str:
     return "".join(parts)
 
 
-def _hotspot_table(result: AnalysisResult) -> str:
+def _hotspot_table(result: AnalysisResult, evidence: Evidence | None = None) -> str:
     spots = result.hotspots
     eps = f"{result.config.eps_m:g}"
     head = "<h2 class='new-page' id='table-hotspots'>Hotspots</h2>"
@@ -434,10 +453,310 @@ def _hotspot_table(result: AnalysisResult) -> str:
     if "driver" in shown.columns:
         shown["driver"] = shown["driver"].fillna("").astype(str)
         keys.append(("driver", "What drives it"))
+    if evidence is not None:
+        verdict = evidence.hotspot_evidence.set_index(
+            evidence.hotspot_evidence[s.HOTSPOT_ID].astype(str))["evidence"]
+        shown["_evidence"] = [EVIDENCE_LABELS.get(str(v), str(v)) for v in
+                              shown[s.HOTSPOT_ID].astype(str).map(verdict).fillna("")]
+        keys.append(("_evidence", "Evidence"))
     more = len(order) - len(shown)
     caption = (f"The {len(shown)} largest of {len(order):,} hotspots; all are in "
                "tables/hotspots.csv." if more > 0 else "")
     return head + _table(shown, keys, cols, caption=caption)
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence for the panel
+# --------------------------------------------------------------------------------------------
+
+PLACED_OUT_BASIS = {
+    "boundary": "boundary layer",
+    "placement_la": "placement LA recorded",
+    "postcode_area": "postcode area",
+    "unknown": "not known",
+    "": "",
+}
+MEASURE_TEXT = {
+    "children_missing_rate_per_10k": "Children who went missing per 10,000 children aged 0-17",
+    "incidents_per_child": "Episodes per child who went missing",
+    "share_2plus": "Share of those children missing 2 or more times",
+}
+
+
+def _share_text(num: float, den: float) -> str:
+    return f"{fmt_pct(num, den)} ({fmt_int(num)} of {fmt_int(den)})" if den else NO_VALUE
+
+
+def _placed_out_html(evidence: Evidence, host: str) -> str:
+    table = evidence.placed_out
+    total_rows = table[table["la_name"] == "All placed out of area"]
+    total = total_rows.iloc[0] if len(total_rows) else None
+    n = int(total["episodes"]) if total is not None else 0
+    head = (
+        f"<h3 id='evidence-placed-out'>1. {esc(host)}'s own children placed out of area</h3>"
+        f"<p class='claim'>The committee report says there are clear and robustly monitored "
+        f"processes for {esc(host)} children placed out of area who are reported missing.</p>"
+    )
+    if total is None or n == 0:
+        return head + (
+            f"<p class='reading'>No episode in this file is of a child placed by {esc(host)} "
+            "and located outside the boundary set, so the data cannot show how children placed "
+            "out of area were followed up when they went missing: there is nothing here to "
+            "support or test the claim.</p>"
+            f"<p class='note'>To count them, include those episodes with their location (or "
+            f"<code>placement_la</code>) and <code>placing_authority</code> {esc(host)}: they "
+            "are kept as outside the area and counted here by the local authority they were "
+            "in (docs/evidence.md, section 1).</p>"
+        )
+    body = table[table["la_name"] != "All placed out of area"].copy()
+    body["_basis"] = body["assigned_by"].astype(str).map(PLACED_OUT_BASIS).fillna("")
+    body["_rhi"] = [
+        _share_text(float(r["rhi_completed_within_72h"]), float(r["episodes_returned"]))
+        for _, r in body.iterrows()
+    ]
+    total = total.copy()
+    total["_label"] = "All placed out of area"
+    total["_rhi"] = _share_text(float(total["rhi_completed_within_72h"]),
+                                float(total["episodes_returned"]))
+    cols: list[Column] = [
+        ("episodes", "Episodes", fmt_int, True),
+        ("children", "Children", fmt_int, True),
+        ("repeat_children", "Repeat children (2+)", fmt_int, True),
+        ("_rhi", "RHI within 72 h (of returned)", str, True),
+        ("repeat_children_ce_screened", "Repeat children with CE screening", fmt_int, True),
+        ("repeat_children_ce_not_screened", "Repeat children without CE screening", fmt_int,
+         True),
+    ]
+    repeat = int(total["repeat_children"])
+    not_screened = int(total["repeat_children_ce_not_screened"])
+    returned = float(total["episodes_returned"])
+    within = float(total["rhi_completed_within_72h"])
+    names = body["la_name"].astype(str)
+    authorities = int(names[names != "unknown"].nunique())
+    reading = (
+        f"{fmt_int(n)} episodes of {fmt_int(total['children'])} {esc(host)} children placed "
+        f"out of area are in this file, in {authorities:,} local "
+        f"{'authority' if authorities == 1 else 'authorities'} (or areas) known. "
+        f"Return home interviews were completed within 72 hours for "
+        f"{_share_text(within, returned) if returned else 'none (no return recorded)'} of the "
+        "returned episodes"
+        + (f"; {not_screened:,} of the {repeat:,} children who went missing more than once "
+           "there have no CE screening recorded." if repeat else
+           "; no child went missing more than once in one authority.")
+    )
+    return head + f"<p class='reading'>{reading}</p>" + _table(
+        body, [("la_name", "Local authority"), ("_basis", "Placed by")], cols, total=total,
+        caption="One row per authority and how it was found (boundary layer, placement LA "
+        "recorded, postcode area); repeat children are counted within each authority.")
+
+
+def _fmt_measure(measure: str, value: float) -> str:
+    if value != value:
+        return NO_VALUE
+    if measure == "share_2plus":
+        return f"{100 * value:.0f}%"
+    if measure == "incidents_per_child":
+        return f"{value:.2f}"
+    return f"{value:.1f}"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _versus(value: float, others: pd.DataFrame, measure: str,
+            names: dict[str, str]) -> tuple[list[str], str]:
+    """The comparators' figures in words, and ": lower than all three" (or which)."""
+    lower, higher, parts = [], [], []
+    for _, row in others.iterrows():
+        other = float(row[measure])
+        if other != other:
+            continue
+        parts.append(f"{names[row['comparator']]} {_fmt_measure(measure, other)}")
+        if round(value, 3) != round(other, 3):
+            (lower if value < other else higher).append(names[row["comparator"]])
+    every = {2: "both", 3: "all three"}
+    if lower and not higher:
+        verdict = (f" lower than {every[len(lower)]}" if len(lower) > 1
+                   else f" lower than {lower[0]}")
+    elif higher and not lower:
+        verdict = (f" higher than {every[len(higher)]}" if len(higher) > 1
+                   else f" higher than {higher[0]}")
+    elif lower:
+        verdict = f" lower than {_and(lower)} but higher than {_and(higher)}"
+    else:
+        verdict = ""
+    return parts, (":" + verdict if verdict else "")
+
+
+def _comparison_html(evidence: Evidence, host: str) -> str:
+    head = (
+        "<h3 id='evidence-comparison'>2. Compared with statistical neighbours, the region and "
+        "England</h3><p class='claim'>The committee report says fewer children went missing, "
+        "and less often, than in its statistical neighbours, the region and England.</p>"
+    )
+    comparison = evidence.comparison
+    if comparison is None:
+        return head + (
+            "<p class='reading'>No published figures were supplied, so this report cannot "
+            f"compare {esc(host)} with its statistical neighbours, its region or England, and "
+            "the claim is not tested here.</p><p class='note'>Supply them with "
+            "<code>--benchmarks FILE</code>: a CSV or XLSX with one row per local authority "
+            "and period (<code>la_code</code>, <code>la_name</code>, <code>period</code>, and "
+            "children missing per 10,000, episodes per child and the share missing 2 or more "
+            "times, or the counts they come from), e.g. from DfE's published tables; a list "
+            "of statistical neighbours can be given too (docs/evidence.md, section 2).</p>"
+        )
+    p = evidence.parameters
+    rows = comparison.copy()
+    measures = list(MEASURE_TEXT)
+    cols: list[Column] = [
+        (m, {"children_missing_rate_per_10k": "Children missing per 10,000 aged 0-17",
+             "incidents_per_child": "Episodes per child",
+             "share_2plus": "Share missing 2+ times"}[m],
+         (lambda v, m=m: _fmt_measure(m, float(v) if v is not None else math.nan)), True)
+        for m in measures
+    ]
+    rows["_n"] = [str(int(v)) if int(v) > 1 else "" for v in rows["n_las"]]
+    cols.append(("_n", "Authorities", str, True))
+    rows["note"] = rows["note"].fillna("").astype(str)
+    if (rows["note"] != "").any():
+        cols.append(("note", "Note", str, False))
+    table = _table(rows, [("label", "Compared with"), ("period", "Period")], cols)
+    host_row = rows[rows["comparator"] == "host"].iloc[0]
+    others = rows[rows["comparator"].isin(["statistical_neighbours", "region", "england"])]
+    names = {"statistical_neighbours": "its statistical neighbours", "region": "the region",
+             "england": "England"}
+    lines = []
+    for m in measures:
+        mine = float(host_row[m])
+        if mine != mine:
+            lines.append(f"{MEASURE_TEXT[m]}: not computed for {esc(host)} (" + (
+                "no population of children aged 0-17 was given)." if m == measures[0]
+                else "no episodes)."))
+            continue
+        parts, verdict = _versus(mine, others, m, names)
+        line = (f"{MEASURE_TEXT[m]}: {esc(host)} {_fmt_measure(m, mine)} in this analysis, "
+                f"against {', '.join(parts) or 'no published figure'}{verdict}.")
+        published = rows[rows["comparator"] == "host_published"]
+        if len(published) and float(published[m].iloc[0]) == float(published[m].iloc[0]):
+            value = float(published[m].iloc[0])
+            _, verdict = _versus(value, others, m, names)
+            line += (f" Its own published figure for {esc(published['period'].iloc[0])}, "
+                     f"{_fmt_measure(m, value)}, is{verdict.removeprefix(':') or ' as given'}.")
+        lines.append(line)
+    caveats = []
+    days = p.get("period_days")
+    period = str(rows[rows["comparator"] != "host"]["period"].iloc[0]) if len(rows) > 1 else ""
+    if isinstance(days, int) and days < 330:
+        lines.append(esc(
+            f"This analysis covers {days:,} days ({fmt_date(p.get('period_start'))} to "
+            f"{fmt_date(p.get('period_end'))}); the published figures are for {period}, "
+            "usually a whole year. All three measures grow with the length of the period, so a "
+            "shorter period looks lower: compare a whole year (such as the published figure "
+            "for the county itself) before reading the claim as supported."))
+    basis = p.get("comparison_basis")
+    caveats.append(
+        "This analysis counts every episode located in the area, whoever placed the child (as "
+        "the police count); published local-authority figures count the authority's own "
+        "children wherever they are placed." if basis == "in_area" else
+        "This analysis counts the county's own children wherever they went missing.")
+    source = p.get("population_source")
+    population = p.get("population_0_17")
+    if source == "benchmarks":
+        caveats.append(f"The rate per 10,000 uses the population aged 0-17 of {host}'s "
+                       f"row in the benchmarks file ({fmt_int(population)}).")
+    elif source:
+        caveats.append(f"The rate per 10,000 uses a population aged 0-17 of "
+                       f"{fmt_int(population)}.")
+    caveats.append("Means over neighbours and the region are simple means of the "
+                   "authorities' published figures.")
+    body = "".join(f"<p class='reading'>{x}</p>" for x in lines)
+    return (head + body + table
+            + "".join(f"<p class='note'>{esc(x)}</p>" for x in caveats))
+
+
+def _genuine_html(result: AnalysisResult, evidence: Evidence) -> str:
+    p = evidence.parameters
+    head = (
+        "<h3 id='evidence-hotspots'>3. Which hotspots are genuine</h3>"
+        "<p class='claim'>The committee report asks for focus on the areas with "
+        "proportionately higher numbers of missing children. Before acting on a hotspot, check "
+        "that it is more than chance and more than one child.</p>"
+    )
+    body = "".join(f"<p>{esc(abridge_ids(x, keep=60))}</p>" for x in evidence.sentences)
+    table = ""
+    verdicts = evidence.hotspot_evidence
+    if len(verdicts):
+        spots = result.hotspots.copy()
+        spots[s.HOTSPOT_ID] = spots[s.HOTSPOT_ID].astype(str)
+        merged = spots.merge(
+            verdicts.drop(columns=[c for c in ("episodes", "children") if c in verdicts])
+            .assign(**{s.HOTSPOT_ID: verdicts[s.HOTSPOT_ID].astype(str)}),
+            on=s.HOTSPOT_ID, how="left")
+        merged = merged.sort_values("episodes", ascending=False, kind="stable")
+        shown = merged.head(MAX_HOTSPOT_ROWS).copy()
+        shown["_gi"] = ["yes" if bool(v) else "no" for v in shown["gi_significant"].fillna(False)]
+        shown["_stab"] = [NO_VALUE if v != v else f"{100 * v:.0f}%"
+                          for v in shown["stability"].astype(float)]
+        shown["_one"] = ["yes" if bool(v) else "no"
+                         for v in shown["rests_on_one_child"].fillna(False)]
+        shown["_ev"] = [EVIDENCE_LABELS.get(str(v), str(v)) for v in shown["evidence"]]
+        keys = [(k, h) for k, h in ((s.HOTSPOT_ID, "Hotspot"), (s.LPA_NAME, "LPA"),
+                                    (s.WARD_NAME, "Main ward")) if k in shown.columns]
+        cols: list[Column] = [c for c in [
+            ("episodes", "Episodes", fmt_int, True),
+            ("children", "Children", fmt_int, True),
+            ("_gi", "Gi* hot spot", str, True),
+            ("_stab", "Found again in re-runs", str, True),
+            ("_one", "Rests on one child", str, True),
+            ("_ev", "Evidence", str, True),
+        ] if c[0] in shown.columns]
+        more = len(merged) - len(shown)
+        caption = (f"The {len(shown)} largest of {len(merged):,} hotspots; every hotspot's "
+                   "evidence is in tables/hotspots.csv." if more > 0 else "")
+        table = _table(shown, keys, cols, caption=caption)
+    runs = int(p.get("stability_runs") or 0)
+    alpha = float(p.get("alpha", 0.05))
+    perms = int(p.get("permutations") or 0)
+    method = (
+        f"Method. Getis-Ord Gi* on a {float(p['cell_m']):g} m grid of the British National "
+        f"Grid ({int(p.get('gi_cells', 0)):,} squares over the area): each square is tested "
+        "with the 8 around it (queen neighbours, binary weights, the square itself included). "
+        "Its p-value is that of a permutation test with every permutation, computed exactly "
+        "by counting the ways the counts could fall in its window"
+        + (f" (esda's {perms:,} conditional permutations, seed {int(p.get('seed', 0))}, are "
+           "reported for reference only)" if perms else "")
+        + f"; the Benjamini-Hochberg false discovery rate is then held at {alpha:.0%} over all "
+        "the squares. "
+        + (f"Stability: {runs:,} bootstrap resamples of the children (each draws as many "
+           "children as there are, with replacement, and a drawn child brings all of their "
+           "episodes); DBSCAN is re-run on each with the same eps "
+           f"({float(p.get('eps_m', 250)):g} m) and minimum "
+           f"({int(p.get('min_samples', 5))} episodes), and a hotspot is found again when "
+           "a hotspot of the resample shares more than half of its locations (Jaccard index "
+           "above 0.5). "
+           if runs else "Stability was not tested. ")
+        + f"Robust: overlaps a significant Gi* hot square and found again in at least "
+        f"{float(p.get('robust_stability', 0.8)):.0%} of the resamples. Rests on one child: "
+        "one child accounts for half or more of its episodes (no child is named)."
+    )
+    notes = "".join(f"<p class='note'>Note: {esc(n)}</p>" for n in evidence.notes
+                    if n.startswith(("Gi*", "Stability")))
+    return head + body + table + f"<p class='note'>{esc(method)}</p>" + notes
+
+
+def evidence_section(result: AnalysisResult, evidence: Evidence) -> str:
+    """The report's "Evidence for the panel" section (HTML, user text escaped)."""
+    host = str(evidence.parameters.get("host_authority")
+               or getattr(result.config, "host_authority", "") or "the county")
+    return (
+        "<section class='evidence' id='evidence'>"
+        "<h2 class='new-page'>Evidence for the panel</h2>"
+        "<p>Three statements of the committee report, set against this data.</p>"
+        f"{_placed_out_html(evidence, host)}{_comparison_html(evidence, host)}"
+        f"{_genuine_html(result, evidence)}</section>"
+    )
 
 
 def _method(result: AnalysisResult, context: MapContext) -> str:
@@ -468,6 +787,7 @@ def _method(result: AnalysisResult, context: MapContext) -> str:
 def report_html(result: AnalysisResult, context: MapContext, *, map_html: str | None = None,
                 map_href: str | None = "map.html") -> str:
     """The report page as a string; see `write_report`."""
+    check_evidence(result, context.evidence)
     area = area_label(context.boundary_name, context.area_name)
     as_of = data_as_of(result)
     credits = "<br>".join(esc(line) for line in context.attribution)
@@ -485,7 +805,8 @@ def report_html(result: AnalysisResult, context: MapContext, *, map_html: str | 
         f"{_cards(result)}{_howto(result, context)}"
         f"<h2 id='measures'>Measures</h2>{_charts(result)}"
         f"{_map_section(result, context, map_html, map_href)}"
-        f"{_locality_tables(result, context)}{_hotspot_table(result)}"
+        f"{_locality_tables(result, context)}{_hotspot_table(result, context.evidence)}"
+        f"{evidence_section(result, context.evidence) if context.evidence is not None else ''}"
         f"{_method(result, context)}"
         f"<footer>{credits}</footer></main></body></html>"
     )

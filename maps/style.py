@@ -47,6 +47,11 @@ DENSITY_RGBA: Final = (
     (153, 52, 4, 220),
 )
 LOCATION_FILL: Final = "#111111"
+# Gi* hot-spot cells: black-rimmed squares with a light grey wash, distinct from the ward
+# shading (yellow-red), the hotspots (purple), the homes and the density (orange-brown).
+GI_LINE: Final = "#000000"
+GI_FILL: Final = "#000000"
+GI_FILL_OPACITY: Final = 0.12
 
 
 def sequential(n: int) -> list[str]:
@@ -121,6 +126,8 @@ html, body {{ font-family: {FONT}; }}
 .hs-tip td {{ text-align: right; font-weight: bold; padding: 1px 0; }}
 .hs-tip .hs-driver {{ margin-top: 5px; max-width: 260px; white-space: normal; }}
 .hs-tip .hs-hint {{ color: #666; font-size: 11px; margin-top: 3px; }}
+.hs-tip .hs-evidence-robust b {{ color: #1b5e20; }}
+.hs-tip .hs-evidence-fragile b {{ color: #8a1c00; }}
 .leaflet-control-layers {{ font: 13px/1.3 {FONT}; }}
 .leaflet-control-layers-expanded {{ padding: 6px 10px 6px 8px; max-height: calc(100vh - 90px);
   overflow-y: auto; }}

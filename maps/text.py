@@ -130,6 +130,25 @@ def hotspot_short(config: object) -> str:
     return f"places with at least {n} episodes within {eps} m (DBSCAN)"
 
 
+_ID_ITEM = r"[A-Z]\d+(?: \([^()]*\))?"
+_ID_RUN = re.compile(rf"{_ID_ITEM}(?:, {_ID_ITEM})+")
+_ID_ONE = re.compile(_ID_ITEM)
+
+
+def abridge_ids(text: str, keep: int = 30) -> str:
+    """Shorten each list of hotspot ids in `text` (``H01 (97%), H02 (88%), ...``) to its first
+    `keep` items and ``... and 1,234 more``: the evidence sentences name every hotspot, which
+    is thousands at a million episodes."""
+
+    def cut(match: re.Match[str]) -> str:
+        items = _ID_ONE.findall(match.group(0))
+        if len(items) <= keep:
+            return match.group(0)
+        return f"{', '.join(items[:keep])} and {len(items) - keep:,} more"
+
+    return _ID_RUN.sub(cut, text)
+
+
 def run_notes(result: object) -> list[str]:
     """The run's notes for the analyst (`AnalysisResult.notes` when the pipeline has them)."""
     notes = getattr(result, "notes", None) or ()

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from geo import schema as s
+from geo.context import build_evidence
 from geo.episodes import read_table
 from geo.errors import ParameterError
 from geo.pipeline import analyse
@@ -21,6 +22,8 @@ from maps.offline import find_external_urls
 from maps.places import OXFORDSHIRE_TOWNS, place_labels
 from maps.raster import classify, png_indexed
 from maps.render import (
+    EVIDENCE_LABELS,
+    GI_LAYER_NAME,
     MapContext,
     TilesPrivacyWarning,
     class_breaks,
@@ -67,6 +70,13 @@ def synthetic_result(wards, tmp_path, n=600, seed=3):
                    homes_table=read_table(paths["homes"], what="homes register"))
 
 
+def demo_with_evidence(wards, tmp_path):
+    """Synthetic data of the demo's size and seed (1,000 episodes, seed 1) and its evidence
+    (default settings: 500 m grid, 200 re-runs): Gi* hot cells and robust hotspots."""
+    result = synthetic_result(wards, tmp_path, n=1000, seed=1)
+    return result, build_evidence(result, wards)
+
+
 @pytest.fixture
 def written_map(oxon, write_csv, tmp_path):
     result = small_result(oxon.wards, write_csv)
@@ -81,6 +91,15 @@ def synth(oxon, tmp_path_factory):
     wards.loc[wards[s.WARD_CODE] == EVIL_WARD, s.WARD_NAME] = EVIL
     result = synthetic_result(wards, tmp)
     return result, wards
+
+
+@pytest.fixture(scope="module")
+def demo(oxon, tmp_path_factory):
+    """The demo data with its evidence; one ward has an evil name."""
+    wards = oxon.wards.copy()
+    wards.loc[wards[s.WARD_CODE] == EVIL_WARD, s.WARD_NAME] = EVIL
+    result, evidence = demo_with_evidence(wards, tmp_path_factory.mktemp("demo"))
+    return result, wards, evidence
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,3 +422,121 @@ def test_public_style_map_without_positions(oxon, synth):
     assert '"uri":"data:image/png' not in page
     no_dots = map_html(result, make_context(oxon, wards, show_hotspot_centres=False))
     assert '"lat":5' not in no_dots
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence (issue 8): the Gi* layer and the hotspot verdicts
+# ---------------------------------------------------------------------------------------------
+
+
+def test_gi_layer_draws_the_significant_hot_cells_as_grid_squares(oxon, demo):
+    result, wards, evidence = demo
+    hot = evidence.gi_grid[evidence.gi_grid["hot"]]
+    assert len(hot) >= 5  # the synthetic county's busy towns
+    data, legend, note = render._gi_data(evidence, show_counts=True)
+    features = data["cells"]["features"]
+    assert len(features) == len(hot)
+    # each is a whole 500 m square of the grid (4 corners and the closing one), even at the edge
+    assert all(len(f["geometry"]["coordinates"][0]) == 5 for f in features)
+    assert [f["properties"]["w"] for f in features] == hot["window_count"].tolist()
+    assert legend.key == "gi" and "Gi* hot spot (FDR q &lt; 0.05)" in legend.html
+    assert f"{len(hot)} of {len(evidence.gi_grid):,} squares of 500 m" in note
+    page = map_html(result, make_context(oxon, wards, evidence=evidence))
+    assert f'"{GI_LAYER_NAME}"' in page
+    assert "Evidence behind the hotspots" in page and "Robust: " in page
+    assert find_external_urls(page) == [] and "SECRET" not in page
+    # without evidence, nothing of it
+    plain = map_html(result, make_context(oxon, wards))
+    assert GI_LAYER_NAME not in plain and "Evidence behind the hotspots" not in plain
+
+
+def test_hotspot_popups_carry_the_verdict_stability_and_one_child(demo):
+    result, _, evidence = demo
+    data, legend, _ = render._hotspot_data(result, True, evidence)
+    by_id = evidence.hotspot_evidence.set_index(s.HOTSPOT_ID)
+    assert len(data["spots"]) == len(result.hotspots) > 10
+    for spot in data["spots"]:
+        row = by_id.loc[spot["id"]]
+        assert spot["ev"] == row["evidence"]
+        assert spot["stab"] == f"{row['stability']:.0%} of 200"
+        assert spot["one"] == int(row["rests_on_one_child"])
+        assert spot["gi"] == int(row["gi_significant"])
+    assert data["evidence"]["labels"] == EVIDENCE_LABELS
+    assert data["evidence"]["one"][1].startswith("yes")
+    counts = evidence.verdict_counts()
+    assert counts["robust"] >= 1 and counts["fragile"] >= 1
+    assert (f"Evidence: {counts['robust']} robust, {counts['stable_only']} stable only, "
+            f"{counts['fragile']} fragile (in each popup)") in legend.html
+    # a map without evidence has no such fields
+    plain, _, _ = render._hotspot_data(result, True, None)
+    assert "ev" not in plain["spots"][0]
+
+
+def test_gi_cell_counts_are_left_out_of_a_map_without_positions(oxon, demo):
+    result, wards, evidence = demo
+    data, _, _ = render._gi_data(evidence, show_counts=False)
+    assert all(f["properties"]["n"] is None for f in data["cells"]["features"])
+    page = map_html(result, make_context(oxon, wards, evidence=evidence, show_locations=False))
+    assert f'"{GI_LAYER_NAME}"' in page and '"Episode density"' not in page
+
+
+@pytest.mark.browser
+def test_map_with_evidence_in_chromium(page, oxon, demo, tmp_path):
+    result, wards, evidence = demo
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    path = write_map(result, make_context(oxon, wards, evidence=evidence),
+                     tmp_path / "map.html")
+    open_map(page, path)
+    assert_offline_clean(page)
+    layers = page.evaluate(_LAYERS_JS)
+    n_hot = int(evidence.gi_grid["hot"].sum())
+    assert layers[GI_LAYER_NAME] == {"n": n_hot, "on": True, "image": None}
+    assert page.locator("path.hs-gi-cell").count() == n_hot
+    assert _legend_visible(page, "gi")
+    assert "Gi* hot spot (FDR q < 0.05)" in page.locator("#hs-legend-gi").inner_text()
+
+    # the largest robust hotspot: its popup gives the verdict, stability and one child
+    verdicts = evidence.hotspot_evidence.merge(result.hotspots[[s.HOTSPOT_ID, "centroid_lat",
+                                                                "centroid_lon"]])
+    robust = verdicts[verdicts["evidence"] == "robust"].iloc[0]
+    page.evaluate(f"() => {{ HS.map.setView([{robust['centroid_lat']}, "
+                  f"{robust['centroid_lon']}], 16, {{animate: false}}); }}")
+    page.wait_for_timeout(300)
+    click_path(page, page.locator(f"path.hs-spot-dot.hs-spot-{robust[s.HOTSPOT_ID]}"))
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(state="visible", timeout=3000)
+    text = popup.inner_text()
+    assert f"Hotspot {robust[s.HOTSPOT_ID]}" in text
+    assert re.search(r"Evidence\s+robust", text), text
+    assert re.search(rf"Found again in re-runs\s+{robust['stability']:.0%} of 200", text), text
+    assert re.search(r"Overlaps a Gi\* hot spot\s+yes", text), text
+    assert re.search(r"Rests on one child\s+(yes|no)", text), text
+    assert "Evidence: robust" in text
+    page.keyboard.press("Escape")
+
+    # a Gi* square's tooltip, then the layer and its legend switched off
+    page.evaluate("() => { HS.map.fitBounds(HS.layers.gi.getLayers()[0].getBounds(),"
+                  " {animate: false, maxZoom: 15}); }")
+    page.wait_for_timeout(300)
+    hover_path(page, page.locator("path.hs-gi-cell").first)
+    tip = page.locator(".leaflet-tooltip").last
+    tip.wait_for(state="visible", timeout=3000)
+    assert "Gi* hot spot (FDR q < 0.05)" in tip.inner_text()
+    assert "Expected by chance" in tip.inner_text()
+    page.screenshot(path=str(tmp_path / "map-evidence.png"))
+    page.locator(".leaflet-control-layers").get_by_text(GI_LAYER_NAME).click()
+    assert not page.evaluate("() => HS.map.hasLayer(HS.layers.gi)")
+    assert not _legend_visible(page, "gi")
+    assert page.locator("path.hs-gi-cell").count() == 0
+    assert dialogs == [] and "SECRET" not in page.content()
+    assert_offline_clean(page)
+
+
+def test_evidence_of_another_analysis_is_refused(oxon, demo, synth):
+    _, wards, evidence = demo
+    other, _ = synth
+    spots = other.hotspots.copy()
+    spots[s.HOTSPOT_ID] = "X" + spots[s.HOTSPOT_ID].astype(str)
+    with pytest.raises(ParameterError, match="built for another analysis"):
+        map_html(replace(other, hotspots=spots), make_context(oxon, wards, evidence=evidence))

@@ -7,11 +7,12 @@ other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -21,8 +22,12 @@ if TYPE_CHECKING:
 
     from boundaries import BoundarySet
     from geo.episodes import Table
+    from geo.output import Publication
+    from geo.pipeline import AnalysisConfig, AnalysisResult
     from geo.postcodes import PostcodeIndex
+    from geo.privacy import Audience
     from geo.validate import Period
+    from maps.places import PlaceLabel
 
 EXIT_USER_ERROR = 2
 
@@ -34,6 +39,9 @@ examples:
   hotspots run episodes.csv --period 2020-01-01:2020-06-30 --compare-period 2019-01-01:2019-06-30
   hotspots run episodes.csv --boundaries kent.toml --eps-m 300 --min-samples 8 --out kent
   hotspots run episodes.csv --method hdbscan --min-samples 8 --out hdbscan
+  hotspots run episodes.csv --audience public --out published     # for publication
+  hotspots run episodes.csv --audience public --grid-m 500 --sdc nhs --out published
+  hotspots run episodes.csv --strict --salt "our shared passphrase 2020" --out out
 """
 _EPILOG_TUNE = """\
 examples:
@@ -49,8 +57,9 @@ example:
   hotspots synth --seed 7 --out data      # writes data/episodes.csv and data/homes.csv
 """
 _EPILOG_DEMO = """\
-example:
+examples:
   hotspots demo --out demo                # synthetic data in demo/data, results in demo/output
+  hotspots demo --out demo --audience public   # the outputs as they would be published
 """
 _EPILOG_POSTCODES = """\
 examples:
@@ -103,6 +112,38 @@ def _int(text: str) -> int:
     except ValueError:
         msg = f"expected a whole number, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+def _privacy_options(p: argparse.ArgumentParser, *, salt: bool = True) -> None:
+    """--audience, --sdc, --grid-m, --min-children, --show-home-names (and --salt)."""
+    g = p.add_argument_group(
+        "who the outputs are for (docs/privacy.md)",
+        "internal: partner analysts under an information-sharing agreement (row-level tables, "
+        "exact hotspot outlines, child ids as keyed pseudonyms). public: for publication (no "
+        "row-level table, no point location, small hotspots left out, every count under "
+        "disclosure control, checked before it is released).",
+    )
+    g.add_argument("--audience", choices=("internal", "public"), default="internal",
+                   help="default: internal")
+    g.add_argument("--sdc", choices=("dfe", "nhs", "none"), default=None,
+                   help="disclosure control of every published count: dfe (1-5 shown as 'c', "
+                   "with secondary suppression), nhs (1-7 as 'c', the rest rounded to 5) or "
+                   "none (default: none for internal, dfe for public; none is refused for "
+                   "public)")
+    g.add_argument("--grid-m", type=_int, default=None, metavar="M",
+                   help="draw public hotspots as whole grid cells of M metres (at least 250) "
+                   "instead of the whole wards holding their episodes (the default)")
+    g.add_argument("--min-children", type=_int, default=None, metavar="N",
+                   help="leave out hotspots with fewer than N distinct children (default: 10 "
+                   "for public, every hotspot for internal)")
+    g.add_argument("--show-home-names", action="store_true",
+                   help="put home names and providers in homes.csv and on the map (internal "
+                   "only; default: left out)")
+    if salt:
+        g.add_argument("--salt", metavar="TEXT", default=None,
+                       help="derive the child-pseudonym key from this passphrase (16+ "
+                       "characters; the same pseudonyms on any machine) instead of the random "
+                       "key kept in --out/.hotspots-key")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="the full analysis: tables, map.html and run.json",
+        help="the full analysis: tables, map.html, report.html and run.json",
         description="Read an episodes file, validate and map every row, find hotspots, and "
-        "write tables/, tables.xlsx, map.html and run.json into --out.",
+        "write tables/, tables.xlsx, map.html, report.html and run.json into --out, for an "
+        "internal or a public audience. The outputs are written to a hidden folder next to "
+        "--out and moved into place only when all are written (and, for public, checked).",
         epilog=_EPILOG_RUN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -174,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CSV or XLSX episodes file (or use --ssda903)")
     run.add_argument("--homes", type=Path, metavar="FILE", help="homes register (CSV or XLSX)")
     run.add_argument("--out", type=Path, default=Path("hotspots-output"), metavar="DIR",
-                     help="output folder (default: hotspots-output)")
+                     help="output folder: new, empty, or holding a previous run's outputs, "
+                     "which are replaced (default: hotspots-output; see --force)")
     run.add_argument("--eps-m", type=_positive_float, default=None, metavar="M",
                      help="DBSCAN neighbourhood radius in metres (default: 250; "
                      "'hotspots tune' suggests one)")
@@ -194,9 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compare with this period: change columns and new / persistent / gone "
                      "hotspots (default with --period: the previous period of the same length, "
                      "when the file covers it)")
-    run.add_argument("--show-home-names", action="store_true",
-                     help="put home names and providers in homes.csv (default: left out)")
-    run.add_argument("--title", default=None, help="title shown on the map")
+    run.add_argument("--title", default=None, help="title shown on the map and the report")
     run.add_argument(
         "--hotspot-precision",
         choices=("coordinates", "postcode", "sector", "district"),
@@ -204,7 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="least precise location used for hotspots; coarser ones are counted in areas "
         "only (default: postcode, i.e. full postcodes and coordinates)",
     )
+    run.add_argument("--tiles", metavar="NAME", default=None,
+                     help="draw an online street map under the layers (e.g. OpenStreetMap): "
+                     "the map then contacts that server when opened (default: none, offline)")
+    _privacy_options(run)
+    out = run.add_argument_group("checks and the output folder")
+    out.add_argument("--strict", action="store_true",
+                     help="stop (exit code 2, nothing written) if any row is rejected (rows "
+                     "outside --period or outside the area do not count); the message counts "
+                     "them by reason")
+    out.add_argument("--force", action="store_true",
+                     help="write into a non-empty --out folder that does not hold only a "
+                     "previous run (the outputs replace files of the same name; other files "
+                     "are left alone)")
     common(run)
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="print how long each step took (not written to run.json)")
 
     tune = sub.add_parser(
         "tune",
@@ -273,7 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="DBSCAN neighbourhood radius in metres (default: 250)")
     demo.add_argument("--min-samples", type=_int, default=5, metavar="N",
                       help="episodes needed within --eps-m to make a hotspot core (default: 5)")
+    demo.add_argument("--tiles", metavar="NAME", default=None,
+                      help="online street map under the layers, as for 'run' (default: none)")
+    _privacy_options(demo, salt=False)
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    demo.add_argument("-v", "--verbose", action="store_true",
+                      help="print how long each step took")
 
     pcs = sub.add_parser(
         "postcodes",
@@ -357,9 +419,26 @@ def _check_source(parser_name: str, args: argparse.Namespace) -> None:
         raise ParameterError(msg)
 
 
+def _tiles_warning(name: str | None) -> None:
+    """The tiles privacy warning on stderr (even with --quiet); checks the name first."""
+    if name is None:
+        return
+    from maps.render import tile_provider, tiles_warning
+
+    tile_provider(name)
+    print(textwrap.fill(tiles_warning(name), width=100, break_on_hyphens=False,
+                        break_long_words=False), file=sys.stderr, flush=True)
+
+
+def _print_timings(outcome: RunOutcome) -> None:
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in outcome.timings.items())
+    print(f"Timings (s): {steps}", file=sys.stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     _check_source("run", args)
     progress = Progress(sys.stderr, quiet=args.quiet)
+    _tiles_warning(args.tiles)
     outcome = run_analysis(
         episodes=args.episodes,
         ssda903=_ssda903_paths(args),
@@ -379,9 +458,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         period=args.period,
         host_authority=args.host_authority,
         title=args.title,
+        audience=args.audience,
+        sdc=args.sdc,
+        grid_m=args.grid_m,
+        min_children=args.min_children,
+        salt=args.salt,
+        strict=args.strict,
+        force=args.force,
+        tiles=args.tiles,
         progress=progress,
     )
     print(outcome.summary())
+    if args.verbose:
+        _print_timings(outcome)
     return 0
 
 
@@ -434,7 +523,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from geo.privacy import make_audience
+
     progress = Progress(sys.stderr, quiet=args.quiet)
+    make_audience(args.audience, sdc=args.sdc, show_home_names=args.show_home_names,
+                  grid_m=args.grid_m, min_children=args.min_children)  # refuse before writing
+    _tiles_warning(args.tiles)
     data = write_synthetic_data(args.out / "data", seed=args.seed, progress=progress)
     outcome = run_analysis(
         episodes=data["episodes"],
@@ -443,10 +537,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         homes=data["homes"],
         out_dir=args.out / "output",
         title="Synthetic demo: missing episodes, Oxfordshire, January to June 2020",
+        audience=args.audience,
+        sdc=args.sdc,
+        grid_m=args.grid_m,
+        min_children=args.min_children,
+        show_home_names=args.show_home_names,
+        tiles=args.tiles,
         progress=progress,
     )
     print(f"Synthetic data: {data['episodes']} and {data['homes']}")
     print(outcome.summary())
+    if args.verbose:
+        _print_timings(outcome)
     return 0
 
 
@@ -488,12 +590,19 @@ def _cmd_boundaries(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What `run_analysis` wrote and counted."""
+    """What `run_analysis` wrote and counted (exact counts: for the analyst's terminal)."""
 
     out_dir: Path
     paths: dict[str, Path]
     counts: dict[str, object]
     notes: tuple[str, ...] = ()
+    audience: str = "internal"
+    sdc_rule: str = "none"
+    min_children: int = 1
+    key: str | None = None  # where the pseudonym key is, and whether it was created
+    checked: bool = False  # the public release check ran and passed
+    left_out: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few lines for the terminal: counts and where the outputs are."""
@@ -501,18 +610,34 @@ class RunOutcome:
         reasons = c.get("rejected_by_reason") or {}
         assert isinstance(reasons, dict)
         why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+        small = int(c.get("hotspots_suppressed", 0) or 0)  # type: ignore[call-overload]
+        tables = self.paths["localities_lpa"].parent
         lines = [
             f"Rows read {c['read']}: mapped {c['mapped']}, rejected {c['rejected']}"
             + (f" ({why})" if why else "")
             + f", outside the area {c['outside_area']}.",
             f"Hotspots: {c['hotspots']} holding {c['episodes_in_hotspots']} of "
-            f"{c['mapped']} mapped episodes.",
+            f"{c['mapped']} mapped episodes"
+            + (f"; {small} with fewer than {self.min_children} children left out."
+               if small else "."),
+            f"Audience: {self.audience}; disclosure control: {self.sdc_rule}"
+            + ("; the figures above are exact, the outputs hold controlled ones."
+               if self.sdc_rule != "none" else "."),
+        ]
+        if self.checked:
+            lines.append("Release check passed: no point location, no small count, no "
+                         "row-level table, no key.")
+        lines += [
+            f"Report:  {self.paths['report']}",
             f"Map:     {self.paths['map']}",
-            f"Tables:  {self.paths['episodes'].parent}/ and {self.paths['xlsx']}",
-            f"Run log: {self.paths['run_json']}",
+            f"Tables:  {tables}/ and {self.paths['xlsx']}"
+            + (f" (not written: {', '.join(self.left_out)})" if self.left_out else ""),
         ]
         if "focus_lpa" in self.paths:
-            lines.insert(-1, f"Focus:   {self.paths['focus_lpa']}")
+            lines.append(f"Focus:   {self.paths['focus_lpa']}")
+        lines.append(f"Run log: {self.paths['run_json']}")
+        if self.key:
+            lines.append(f"Key:     {self.key}")
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -666,26 +791,55 @@ def run_analysis(
     period: str | None = None,
     host_authority: str = "Oxfordshire",
     title: str | None = None,
+    audience: str = "internal",
+    sdc: str | None = None,
+    grid_m: float | None = None,
+    min_children: int | None = None,
+    salt: str | None = None,
+    strict: bool = False,
+    force: bool = False,
+    tiles: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> RunOutcome:
     """Read, analyse and write everything for one run.
 
     `eps_m` None is the default (250 m), recorded as such in run.json; `focus_lpa` None is the
     default focus LPA, silently skipped when the boundary set has no such LPA (a name given
-    that the boundary set lacks is an error).
+    that the boundary set lacks is an error). `audience`, `sdc`, `grid_m`, `min_children` and
+    `show_home_names` are checked together (`geo.privacy.make_audience`) before anything is
+    read. Everything is written into a hidden sibling of `out_dir` and moved into place at the
+    end (see `_check_output_folder`); a public output is scanned first
+    (`geo.privacy.assert_publishable`) and nothing is released if the scan finds anything.
     """
-    from geo.episodes import read_table
-    from geo.output import write_run_json, write_tables
-    from geo.pipeline import DEFAULT_EPS_M, DEFAULT_FOCUS_LPA, AnalysisConfig, analyse
-    from geo.rates import read_population
-    from maps.render import MapContext, write_map
+    import warnings
 
+    from geo.episodes import read_table
+    from geo.errors import ParameterError
+    from geo.output import publish, write_run_json, write_tables
+    from geo.pipeline import DEFAULT_EPS_M, DEFAULT_FOCUS_LPA, AnalysisConfig, analyse
+    from geo.privacy import derive_key, make_audience
+    from geo.rates import read_population
+    from maps.render import MapContext, TilesPrivacyWarning, map_html, tile_provider
+    from maps.report import write_report
+
+    clock = _Clock()
+    who = make_audience(audience, sdc=sdc, show_home_names=show_home_names, grid_m=grid_m,
+                        min_children=min_children)
+    if salt is not None and not who.child_pseudonyms:
+        msg = ("`--salt` sets the key of the child pseudonyms in tables/episodes.csv, which "
+               "only an internal output has; a public output has no pseudonyms. Leave it out.")
+        raise ParameterError(msg)
+    if tiles is not None:
+        tile_provider(tiles)
+    final = _check_output_folder(out_dir, force=force, public=who.public)
+    key = derive_key(salt) if salt is not None else None
     config = AnalysisConfig(
         eps_m=DEFAULT_EPS_M if eps_m is None else eps_m, eps_given=eps_m is not None,
         min_samples=min_samples, method=method, period=_period(period),
         compare_period=_period(compare_period),
         focus_lpa=focus_lpa or DEFAULT_FOCUS_LPA, focus_lpa_given=focus_lpa is not None,
         host_authority=host_authority, hotspot_precision=hotspot_precision,
+        min_children_per_hotspot=who.min_children_per_hotspot,
     )
     pop = read_population(population) if population is not None else None
     bset = _load_boundaries(boundaries, progress)
@@ -693,13 +847,20 @@ def run_analysis(
                             progress=progress)
     index = _load_postcodes(postcodes, progress)
     homes_table = read_table(homes, what="homes register") if homes is not None else None
+    clock.lap("read")
+    source = (f"'hotspots validate {episodes}'" if episodes is not None
+              else f"'hotspots validate --ssda903 {ssda903.folder}'"
+              if ssda903 is not None and ssda903.folder is not None
+              else "'hotspots validate' with the same --903-* files")
     result = analyse(loaded.table, wards=bset.wards, config=config, homes_table=homes_table,
                      postcodes=index, prerejected=loaded.prerejected, population=pop,
-                     progress=progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"Writing tables to {out_dir / 'tables'}")
-    paths = write_tables(result, out_dir, show_home_names=show_home_names)
-    progress("Drawing the map")
+                     progress=progress,
+                     after_validation=_refuse_rejected(source) if strict else None)
+    clock.add(result.timings)
+    pub = publish(result, who, bset.wards)
+    clock.lap("disclosure control")
+
+    focus = result.info.get("focus_lpa")
     context = MapContext(
         wards=bset.wards,
         lpas=bset.lpas,
@@ -707,28 +868,354 @@ def run_analysis(
         boundary_name=bset.name,
         boundary_vintage=bset.vintage,
         title=title or "Missing episodes: wards, LPAs and hotspots",
-        show_home_names=show_home_names,
+        districts=bset.districts,
+        tiles=tiles,
+        show_homes=who.homes_drawn,
+        show_home_names=who.home_names,
+        focus_lpa=focus.get("name") if isinstance(focus, dict) else None,
+        show_hotspot_centres=who.hotspot_centres,
+        show_locations=who.point_locations,
+        place_labels=None if who.point_locations else _coarse_labels(bset),
     )
-    paths["map"] = write_map(result, context, out_dir / "map.html")
-    inputs = list(loaded.inputs)
-    if homes_table is not None:
-        inputs.append(_input_record(homes_table, "homes"))
+    with _staging(final) as tmp:
+        key_note = None
+        if who.child_pseudonyms:
+            key, key_note = _pseudonym_key(final, tmp, key)
+        progress(f"Writing tables to {out_dir / 'tables'}")
+        paths = write_tables(pub.result, tmp, show_home_names=who.home_names, sheets=pub.sheets,
+                             row_level=who.episodes_csv,
+                             pseudonym_key=key if who.child_pseudonyms else None)
+        clock.lap("tables")
+        progress("Drawing the map")
+        drawn = _for_maps(pub.result)
+        with warnings.catch_warnings():  # the warning was printed when the run started
+            warnings.simplefilter("ignore", TilesPrivacyWarning)
+            page = map_html(drawn, context)
+        paths["map"] = tmp / "map.html"
+        paths["map"].write_text(page, encoding="utf-8")
+        clock.lap("map")
+        progress("Writing the report")
+        paths["report"] = write_report(drawn, context, tmp / "report.html", map_html=page)
+        clock.lap("report")
+        paths["run_json"] = tmp / "run.json"
+        write_run_json(
+            pub.result, paths["run_json"],
+            inputs=_inputs_doc(loaded, homes_table, pop, full_paths=who.input_paths),
+            boundaries=_boundaries_doc(bset, full_paths=who.input_paths),
+            outputs=paths, version=version(), counts=pub.counts,
+            extra=_run_extra(result, pub, index, config, salt is not None),
+        )  # fmt: skip
+        if who.public:
+            progress("Checking the public output before release")
+            _release_check(tmp, final, bset, who)
+            clock.lap("release check")
+        _move_into_place(tmp, final)
+    clock.lap("move into place")
+    progress("Done")
+    return RunOutcome(
+        out_dir, {k: out_dir / p.relative_to(tmp) for k, p in paths.items()},
+        dict(result.counts), result.notes, audience=who.name, sdc_rule=who.sdc_rule,
+        min_children=who.min_children_per_hotspot,
+        key=(f"{out_dir / KEY_FILE_NAME} ({key_note}; keep it secret: with it and a list of "
+             "child ids anyone can tell whose child_pseudonym is whose)") if key_note else None,
+        checked=who.public,
+        left_out=tuple(n for n, on in (("episodes.csv", who.episodes_csv),
+                                       ("audit.csv", who.audit_csv),
+                                       ("homes.csv", who.homes_csv or homes is None)) if not on),
+        timings=clock.timings,
+    )
+
+
+def _for_maps(result: AnalysisResult) -> AnalysisResult:
+    """The published result with its suppressed cells (``c``) as blanks (NaN) and its counts
+    as numbers, for `maps.render` and `maps.report`, which format and sort these columns as
+    numbers (a ``c`` there stops the report: ``float('c')``, or sorting ``c`` with numbers).
+    They then show a suppressed cell as a dash, like a blank one. Interim: once maps/ shows
+    ``c`` itself, pass the published result unchanged."""
+    import dataclasses
+
+    import pandas as pd
+
+    from geo.sdc import SUPPRESSED, column_kind
+
+    def numeric(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        out = frame.copy()
+        for column in out.columns:
+            if column != "geometry" and column_kind(column) != "other" and (
+                out[column].dtype == object
+            ):
+                values = out[column].where(out[column] != SUPPRESSED)
+                out[column] = pd.to_numeric(values, errors="coerce")
+        return out
+
+    comparison = result.comparison
+    if comparison is not None:
+        comparison = dataclasses.replace(
+            comparison, hotspots=numeric(comparison.hotspots), totals=numeric(comparison.totals),
+            localities={k: numeric(v) for k, v in comparison.localities.items()},
+        )  # fmt: skip
+    return dataclasses.replace(
+        result, localities={k: numeric(v) for k, v in result.localities.items()},
+        totals=numeric(result.totals), focus_lpa=numeric(result.focus_lpa),
+        hotspots=numeric(result.hotspots), comparison=comparison,
+    )  # fmt: skip
+
+
+def _coarse_labels(bset: BoundarySet) -> list[PlaceLabel]:
+    """The map's place names at two decimals of a degree (about 1 km): a public output shows
+    no position finer than its grid, and town names need no more."""
+    from maps.places import PlaceLabel, place_labels
+
+    return [PlaceLabel(p.name, round(p.lat, 2), round(p.lon, 2), p.rank)
+            for p in place_labels(bset.wards, bset.districts)]
+
+
+KEY_FILE_NAME = ".hotspots-key"  # geo.privacy.KEY_FILE
+# What a run writes into --out (a folder holding only these, with run.json written by hotspots,
+# is a previous run and is replaced without --force).
+OUTPUT_NAMES = ("map.html", "report.html", "run.json", "tables.xlsx", "tables")
+
+
+class _Clock:
+    """Seconds per step, for --verbose (never written to run.json: they differ every run)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self.last, 3)
+        self.last = now
+
+    def add(self, steps: dict[str, float]) -> None:
+        self.timings.update(steps)
+        self.last = time.perf_counter()
+
+
+def _refuse_rejected(source: str) -> Callable[[pd.DataFrame], None]:
+    """--strict: stop after validation if any row is rejected."""
+    from geo import schema as s
+    from geo.errors import InputError
+
+    def check(validated: pd.DataFrame) -> None:
+        reasons = validated.loc[validated[s.STATUS] == s.REJECTED, s.REASON]
+        rejected = reasons[reasons != "outside_period"]  # the analyst's own --period filter
+        if not len(rejected):
+            return
+        by = ", ".join(f"{k} {v}" for k, v in rejected.value_counts().sort_index().items())
+        msg = (
+            f"--strict: {len(rejected)} of {len(validated)} rows were rejected ({by}), so "
+            f"nothing was written. {source} lists each rejected row with "
+            "the column and value at fault (the audit); without --strict they are kept in "
+            "tables/audit.csv and the run goes on."
+        )
+        raise InputError(msg)
+
+    return check
+
+
+def _is_previous_output(folder: Path, entries: Sequence[Path]) -> bool:
+    """Whether `folder` holds only what a previous run wrote (run.json by hotspots)."""
+    import json
+
+    allowed = {*OUTPUT_NAMES, KEY_FILE_NAME}
+    if any(p.name not in allowed for p in entries):
+        return False
+    tables = folder / "tables"
+    if tables.is_symlink() or (tables.exists() and not tables.is_dir()):
+        return False
+    if tables.is_dir() and any(
+        not p.is_file() or p.is_symlink() or p.suffix != ".csv" for p in tables.iterdir()
+    ):
+        return False
+    try:
+        doc = json.loads((folder / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("tool") == "hotspots"
+
+
+def _check_output_folder(out_dir: Path, *, force: bool, public: bool) -> Path:
+    """The folder the outputs go into (resolved), refused when writing there could lose or mix
+    up someone's files.
+
+    - a new or empty folder: used;
+    - a folder holding only a previous run's outputs (map.html, report.html, run.json by
+      hotspots, tables.xlsx, tables/*.csv, .hotspots-key): its outputs are replaced;
+    - any other non-empty folder: refused, unless `force` (the outputs then replace files of
+      the same names, tables/ as a whole; other files are left alone);
+    - a public output is refused in a folder holding a pseudonymisation key (.hotspots-key of
+      an internal run), even with `force`: the key must not be released, nor deleted.
+    """
+    from geo.errors import ParameterError
+
+    final = Path(out_dir).resolve()
+    if final.exists() and not final.is_dir():
+        msg = f"`--out` {out_dir} is a file, not a folder."
+        raise ParameterError(msg)
+    entries = sorted(final.iterdir()) if final.exists() else []
+    key = final / KEY_FILE_NAME
+    if public and (key.exists() or key.is_symlink()):
+        msg = (
+            f"The output folder {out_dir} holds a pseudonymisation key ({KEY_FILE_NAME}) from "
+            "an internal run: a public output must not contain it, and deleting it would lose "
+            "your child pseudonyms. Choose another --out for the public output."
+        )
+        raise ParameterError(msg)
+    if not entries or force or _is_previous_output(final, entries):
+        return final
+    names = ", ".join(p.name for p in entries[:5]) + (" ..." if len(entries) > 5 else "")
+    msg = (
+        f"The output folder {out_dir} is not empty and does not hold only a previous hotspots "
+        f"run (it holds {names}). Choose a new or empty folder, or add --force to write into "
+        "it (the outputs replace files of the same names, tables/ as a whole; other files are "
+        "left alone)."
+    )
+    raise ParameterError(msg)
+
+
+@contextlib.contextmanager
+def _staging(final: Path) -> Iterator[Path]:
+    """A new hidden folder next to `final` (same file system, so the outputs can be moved into
+    place by renaming), removed on the way out whatever happens (a half-written output is never
+    left behind; after a hard kill a `.NAME.hotspots-tmp-*` folder may remain)."""
+    import shutil
+
+    tmp = _sibling(final, "tmp")
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sibling(final: Path, tag: str) -> Path:
+    import secrets
+
+    from geo.errors import InputError
+
+    while True:
+        path = final.parent / f".{final.name}.hotspots-{tag}-{secrets.token_hex(4)}"
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            msg = (f"Cannot write the outputs next to {final}: {exc.strerror or exc}. Choose "
+                   "an --out folder you can write to.")
+            raise InputError(msg, path=final) from exc
+        return path
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """Move the finished outputs from `tmp` into `final`: by renaming the whole folder when
+    `final` is new or empty, else by moving the previous outputs aside, renaming each new one
+    into place and deleting the old ones."""
+    import os
+    import shutil
+
+    if not final.exists():
+        os.replace(tmp, final)
+        return
+    if not any(final.iterdir()):
+        try:
+            final.rmdir()
+            os.replace(tmp, final)
+            return
+        except OSError:
+            final.mkdir(exist_ok=True)
+    old = _sibling(final, "old")
+    for name in OUTPUT_NAMES:
+        path = final / name
+        if path.exists() or path.is_symlink():
+            os.replace(path, old / name)
+    for entry in sorted(tmp.iterdir()):
+        os.replace(entry, final / entry.name)
+    tmp.rmdir()
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _pseudonym_key(final: Path, tmp: Path, derived: bytes | None) -> tuple[bytes, str | None]:
+    """The child-pseudonym key: derived from --salt, else the key file of the output folder
+    (reused), else a new one written into the staging folder (moved into place with the
+    outputs). Returns the key and, for a key file, whether it was created or reused."""
+    from geo.privacy import KEY_FILE, load_or_create_key
+
+    if derived is not None:
+        return derived, None
+    kept = final / KEY_FILE
+    if kept.exists() or kept.is_symlink():
+        return load_or_create_key(final, None)[0], "reused"
+    return load_or_create_key(final, None, key_file=tmp / KEY_FILE)[0], "created"
+
+
+def _release_check(tmp: Path, final: Path, bset: BoundarySet, who: Audience) -> None:
+    """The last check of a public output: everything written, and any other file that will
+    sit next to it in `final` (with --force)."""
+    from geo.privacy import MIN_GRID_M, PublicReference, assert_publishable
+    from geo.sdc import SDC_THRESHOLDS
+
+    allowed = PublicReference.from_boundaries(bset.wards)
+    grid = who.grid_m or MIN_GRID_M
+    threshold = SDC_THRESHOLDS[who.sdc_rule]
+    assert_publishable(tmp, grid_m=grid, count_threshold=threshold, allowed=allowed)
+    if final.exists():
+        ours = {*OUTPUT_NAMES}
+        others = [p for p in final.rglob("*")
+                  if p.is_file() and p.relative_to(final).parts[0] not in ours]
+        if others:
+            skip = [p.relative_to(final).as_posix() for p in final.rglob("*")
+                    if p.is_file() and p.relative_to(final).parts[0] in ours]
+            assert_publishable(final, grid_m=grid, count_threshold=threshold, allowed=allowed,
+                               skip=skip)
+
+
+def _inputs_doc(
+    loaded: LoadedEpisodes, homes: Table | None, pop: object | None, *, full_paths: bool
+) -> list[dict[str, object]]:
+    inputs = [dict(i) for i in loaded.inputs]
+    if homes is not None:
+        inputs.append(_input_record(homes, "homes"))
     if pop is not None:
-        inputs.append({"role": "population", "path": str(pop.path),
-                       "sha256": sha256_file(pop.path), "bytes": pop.path.stat().st_size,
-                       "rows": pop.rows})
-    boundary_doc = {
+        path = pop.path  # type: ignore[attr-defined]
+        inputs.append({"role": "population", "path": str(path), "sha256": sha256_file(path),
+                       "bytes": path.stat().st_size, "rows": pop.rows})  # type: ignore[attr-defined]
+    if not full_paths:  # a folder name (a user's, a child's) must not travel with the output
+        for record in inputs:
+            record["path"] = Path(str(record["path"])).name
+    return inputs
+
+
+def _boundaries_doc(bset: BoundarySet, *, full_paths: bool) -> dict[str, object]:
+    def where(path: object) -> str:
+        return str(path) if full_paths else Path(str(path)).name
+
+    return {
         "name": bset.name,
         "vintage": bset.vintage,
-        "source": bset.source,
+        "source": where(bset.source) if any(c in str(bset.source) for c in "/\\")
+        else bset.source,
         "attribution": list(bset.attribution),
         "wards": len(bset.wards),
         "districts": len(bset.districts),
         "lpas": len(bset.lpas),
-        "files": [{"path": str(p), "sha256": sha256_file(p)} for p in bset.files],
+        "files": [{"path": where(p), "sha256": sha256_file(p)} for p in bset.files],
         "notes": list(bset.notes),
     }
-    extra: dict[str, object] = {
+
+
+def _run_extra(
+    result: AnalysisResult, pub: Publication, index: PostcodeIndex | None,
+    config: AnalysisConfig, salted: bool,
+) -> dict[str, object]:
+    from geo.output import PSEUDONYM_COLUMN
+    from geo.privacy import KEY_FILE
+
+    who = pub.audience
+    return {
         "postcode_index": index.metadata if index is not None else None,
         "hotspot_precision": {
             "threshold": config.hotspot_precision,
@@ -737,15 +1224,25 @@ def run_analysis(
             "coarser ones (postcode sectors, districts) are counted in the area tables only",
         },
         "homes_register": {
-            "names_in_outputs": show_home_names,
-            "linking": result.counts.get("homes_linking"),
+            "names_in_outputs": who.home_names,
+            "linking": pub.counts.get("homes_linking"),
         },
+        "audience": who.describe(),
+        "disclosure_control": {
+            **pub.disclosure,
+            "small_hotspots": (
+                f"hotspots with fewer than {who.min_children_per_hotspot} distinct children "
+                "are left out before anything is counted, and the rest renumbered"
+                if who.min_children_per_hotspot > 1 else "every hotspot is shown"
+            ),
+        },
+        "pseudonyms": {
+            "column": f"tables/episodes.csv {PSEUDONYM_COLUMN}",
+            "method": "K- + the first 16 hex digits of HMAC-SHA256(key, child id)",
+            "key": "derived from --salt (no file)" if salted
+            else f"{KEY_FILE} in the output folder: keep it secret, never share it",
+        } if who.child_pseudonyms else None,
     }
-    paths["run_json"] = out_dir / "run.json"
-    write_run_json(result, paths["run_json"], inputs=inputs, boundaries=boundary_doc,
-                   outputs=paths, version=version(), extra=extra)
-    progress("Done")
-    return RunOutcome(out_dir, paths, dict(result.counts), result.notes)
 
 
 _POSTCODE_CREDITS = (

@@ -1,4 +1,5 @@
-"""Writing the tables, the workbook and run.json (DATA-CONTRACT section 5).
+"""Writing the tables, the workbook and run.json (DATA-CONTRACT section 5), and what each
+audience may see of them (`publish`).
 
 Tables are written deterministically (fixed column order, sorted rows, fixed float format, the
 workbook's timestamps pinned), so the same inputs and parameters give byte-identical files.
@@ -6,21 +7,27 @@ workbook's timestamps pinned), so the same inputs and parameters give byte-ident
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo import schema as s
 from geo.compare import CHANGE_MEASURES
 from geo.homes import DRIVERS, HOME_MEASURES
 from geo.pipeline import AnalysisResult
-from geo.summary import DURATION_BANDS
+from geo.privacy import Audience, DisclosureError, hash_ids, snap_locations, wards_touched
+from geo.sdc import SDC_RULES, SDC_THRESHOLDS, SUPPRESSED, apply_sdc, column_kind, sdc_tables
+from geo.summary import DURATION_BANDS, report_checks
 
 EPISODE_COLUMNS = (
     s.ROW_NUMBER, s.EPISODE_ID, s.STATUS, s.REASON, s.PRECISION, s.LAT, s.LON, s.WARD_CODE,
@@ -34,6 +41,12 @@ HOME_COLUMNS = (
     "episodes_per_place", "children_per_place",
 )  # fmt: skip
 HOME_NAME_COLUMNS = (s.HOME_NAME, s.HOME_PROVIDER)  # only with show_home_names
+PSEUDONYM_COLUMN = "child_pseudonym"  # last column of episodes.csv with a pseudonymisation key
+# Summary sheets also written as tables/<name>.csv (the others are in tables.xlsx only).
+CSV_SHEETS = (
+    "localities_lpa", "localities_district", "localities_ward", "hotspots", "focus_lpa",
+    "hotspots_gone", "homes",
+)  # fmt: skip
 _PINNED_TIME = dt.datetime(2000, 1, 1)
 
 
@@ -54,9 +67,15 @@ def _csv(frame: pd.DataFrame, path: Path, float_format: str | None = None) -> Pa
     return path
 
 
-def episodes_table(result: AnalysisResult) -> pd.DataFrame:
-    """The per-episode table: exactly the contract's columns, input order."""
-    return result.episodes[list(EPISODE_COLUMNS)]
+def episodes_table(result: AnalysisResult, *, pseudonym_key: bytes | None = None) -> pd.DataFrame:
+    """The per-episode table: exactly the contract's columns, input order; with
+    `pseudonym_key`, then `child_pseudonym` (`geo.privacy.hash_ids` of the child id). The child
+    id itself is never in it."""
+    table = result.episodes[list(EPISODE_COLUMNS)]
+    if pseudonym_key is None:
+        return table
+    return table.assign(**{PSEUDONYM_COLUMN: hash_ids(result.episodes[s.CHILD_ID],
+                                                      pseudonym_key)})
 
 
 def audit_table(result: AnalysisResult) -> pd.DataFrame:
@@ -255,35 +274,34 @@ def _excel_value(value: object) -> object:
 
 
 def write_tables(
-    result: AnalysisResult, out_dir: Path, *, show_home_names: bool = False
+    result: AnalysisResult,
+    out_dir: Path,
+    *,
+    show_home_names: bool = False,
+    sheets: Mapping[str, pd.DataFrame] | None = None,
+    row_level: bool = True,
+    pseudonym_key: bytes | None = None,
 ) -> dict[str, Path]:
     """Write tables/*.csv and tables.xlsx; return the paths by name.
 
+    `sheets`: the summary tables to write (default `summary_tables`; `publish` gives them as
+    an audience may see them). `row_level`: write tables/episodes.csv and tables/audit.csv
+    (a public output has neither). `pseudonym_key`: add `child_pseudonym` to episodes.csv.
     Home names and providers go into homes.csv and the workbook only with `show_home_names`.
     """
     tables = out_dir / "tables"
-    paths = {
+    if sheets is None:
+        sheets = summary_tables(result, show_home_names=show_home_names)
+    paths: dict[str, Path] = {}
+    if row_level:
         # lat/lon are already rounded to 6 decimals; blank when missing
-        "episodes": _csv(episodes_table(result), tables / "episodes.csv"),
-        "audit": _csv(audit_table(result), tables / "audit.csv"),
-        "localities_lpa": _csv(result.localities["lpa"], tables / "localities_lpa.csv"),
-        "localities_district": _csv(
-            result.localities["district"], tables / "localities_district.csv"
-        ),
-        "localities_ward": _csv(result.localities["ward"], tables / "localities_ward.csv"),
-        "hotspots": _csv(hotspots_table(result), tables / "hotspots.csv"),
-    }
-    if result.focus_lpa is not None:
-        paths["focus_lpa"] = _csv(result.focus_lpa, tables / "focus_lpa.csv")
-    gone = hotspots_gone_table(result)
-    if gone is not None:
-        paths["hotspots_gone"] = _csv(gone, tables / "hotspots_gone.csv")
-    homes = homes_table(result, show_home_names=show_home_names)
-    if homes is not None:
-        paths["homes"] = _csv(homes, tables / "homes.csv")
-    paths["xlsx"] = write_xlsx(
-        summary_tables(result, show_home_names=show_home_names), out_dir / "tables.xlsx"
-    )
+        paths["episodes"] = _csv(episodes_table(result, pseudonym_key=pseudonym_key),
+                                 tables / "episodes.csv")
+        paths["audit"] = _csv(audit_table(result), tables / "audit.csv")
+    for name in CSV_SHEETS:
+        if name in sheets:
+            paths[name] = _csv(sheets[name], tables / f"{name}.csv")
+    paths["xlsx"] = write_xlsx(sheets, out_dir / "tables.xlsx")
     return paths
 
 
@@ -296,10 +314,29 @@ def write_run_json(
     outputs: Mapping[str, Path],
     version: str,
     extra: Mapping[str, object] | None = None,
+    counts: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write run.json: parameters, input checksums, counts, versions, boundary vintage."""
+    """Write run.json: parameters, input checksums, counts, versions, boundary vintage.
+
+    `counts`: the counts as published (`Publication.counts`; default ``result.counts``).
+    Nothing in it depends on the time or the place of the run except `run_at` (timings are
+    not written: ``hotspots run --verbose`` prints them), so two runs of the same inputs and
+    options give the same file but for that line.
+    """
     config = result.config
-    counts = dict(result.counts)
+    counts = dict(result.counts if counts is None else counts)
+    exact = all(isinstance(counts.get(k), int) for k in ("read", "mapped", "rejected",
+                                                         "outside_area"))
+    conservation = (
+        f"read {counts['read']} = mapped {counts['mapped']} + rejected "
+        f"{counts['rejected']} + outside_area {counts['outside_area']}"
+        if exact and counts["read"] == counts["mapped"] + counts["rejected"]
+        + counts["outside_area"] else
+        "read = mapped + rejected + outside_area: checked on the exact counts ("
+        + ("holds" if counts.get("conserved") else "DOES NOT HOLD")
+        + "); the published counts are controlled (disclosure control), so they need not "
+        "add up"
+    )
     doc: dict[str, object] = {
         "tool": "hotspots",
         "version": version,
@@ -316,16 +353,13 @@ def write_run_json(
             "compare_period": str(config.compare_period) if config.compare_period else None,
             "focus_lpa": config.focus_lpa,
             "host_authority": config.host_authority,
+            "min_children_per_hotspot": config.min_children_per_hotspot,
         },
         "inputs": inputs,
         "boundaries": dict(boundaries),
         "counts": counts,
-        "row_conservation": (
-            f"read {counts['read']} = mapped {counts['mapped']} + rejected "
-            f"{counts['rejected']} + outside_area {counts['outside_area']}"
-        ),
-        "outputs": {k: str(v.relative_to(path.parent)) for k, v in sorted(outputs.items())},
-        "timings_s": result.timings,
+        "row_conservation": conservation,
+        "outputs": {k: v.relative_to(path.parent).as_posix() for k, v in sorted(outputs.items())},
         "run_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
     for key in ("method", "rates", "comparison", "focus_lpa", "report_checks"):
@@ -336,6 +370,281 @@ def write_run_json(
         doc.update(extra)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n", "utf-8")
     return path
+
+
+# --- what an audience may see ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Publication:
+    """A run as its audience may see it (`publish`).
+
+    Attributes
+    ----------
+    result
+        What the map and the report draw: the analysis with the published tables (controlled
+        counts, hotspot geometry and columns of the audience). For a public audience it has
+        no row-level data at all (an empty `episodes` frame, no homes).
+    sheets
+        The summary tables as published: the CSV files and tables.xlsx.
+    counts
+        The run's counts as published, for run.json (controlled under disclosure control).
+    audience
+        The audience's settings (`geo.privacy.make_audience`).
+    disclosure
+        For run.json: the rule, its text, and what was hidden.
+    """
+
+    result: AnalysisResult
+    sheets: dict[str, pd.DataFrame]
+    counts: dict[str, object]
+    audience: Audience
+    disclosure: dict[str, object] = field(default_factory=dict)
+
+
+def publish(
+    result: AnalysisResult, audience: Audience, wards: gpd.GeoDataFrame
+) -> Publication:
+    """The tables, counts and map data of `result` that `audience` may see.
+
+    - Hotspots: drawn as the audience says (exact hulls; whole wards holding their episodes,
+      `wards_touched`; or whole grid cells, `snap_locations`), without the columns it must not
+      see (`Audience.hotspot_table`). Too-small hotspots were already dropped by the pipeline
+      (`AnalysisConfig.min_children_per_hotspot`), before anything was counted.
+    - Homes: left out unless the audience lists them.
+    - Disclosure control (`Audience.sdc_rule`): every summary table (`geo.sdc.sdc_tables`),
+      the committee-report checks, the counts of run.json, the map and the report (they draw
+      these controlled tables). A suppressed cell is ``c``. Notes that quote counts are left
+      out.
+
+    Raises `DisclosureError` when the area's own total of episodes or children would be
+    suppressed: nothing could be published.
+    """
+    rule = audience.sdc_rule
+    hotspots = result.hotspots
+    if audience.hotspot_geometry != "hull" and len(hotspots):
+        hotspots = hotspots.set_geometry(
+            _coarse_hotspots(result, audience, wards), crs=s.WGS84
+        )
+    hotspots = audience.hotspot_table(hotspots)
+    comparison = result.comparison
+    if comparison is not None:
+        previous = audience.hotspot_table(comparison.hotspots)
+        if audience.hotspot_geometry != "hull":  # its episodes are not kept: no coarse shape
+            previous = previous.set_geometry(
+                gpd.GeoSeries([None] * len(previous), index=previous.index, crs=s.WGS84)
+            )
+        comparison = dataclasses.replace(comparison, hotspots=previous)
+    staged = dataclasses.replace(
+        result, hotspots=hotspots, comparison=comparison,
+        homes=result.homes if audience.homes_csv else None,
+    )  # fmt: skip
+    sheets = summary_tables(staged, show_home_names=audience.home_names)
+    if rule == "none":
+        counts = dict(result.counts)
+        if not audience.homes_csv:
+            counts["homes_linking"] = None
+        return Publication(staged, sheets, counts, audience,
+                           {"rule": rule, "rule_text": SDC_RULES[rule]})
+
+    controlled = sdc_tables(sheets, rule=rule)
+    totals = controlled["totals"]
+    controlled["audit_summary"] = _controlled_audit(sheets["audit_summary"], totals, rule)
+    for column in ("episodes", "children"):
+        if column in totals.columns and totals[column].iloc[0] == SUPPRESSED:
+            msg = (
+                f"Too few mapped {column} for an output under disclosure control: the area's "
+                f"own total of {column} would be suppressed (counts from 1 to "
+                f"{SDC_THRESHOLDS[rule]} are not shown under the '{rule}' rule), so there is "
+                "nothing to publish. Nothing was written."
+            )
+            raise DisclosureError(msg)
+    checks = _controlled_checks(result.info.get("report_checks") or [], totals)
+    controlled["report_checks"] = report_checks_table(
+        dataclasses.replace(result, info={"report_checks": checks})
+    )
+    counts = _published_counts(result.counts, controlled, rule, audience)
+    # the map and the report format these as numbers: a hidden one is left blank
+    for_map = {k: None if v == SUPPRESSED else v for k, v in counts.items()}
+    reasons = counts["rejected_by_reason"]
+    assert isinstance(reasons, dict)
+    for_map["rejected_by_reason"] = {k: v for k, v in reasons.items() if v != SUPPRESSED}
+
+    if comparison is not None:
+        prev_table = apply_sdc(pd.DataFrame(comparison.hotspots.drop(columns="geometry")),
+                               rule=rule)
+        prev_sheets = sdc_tables(
+            {"localities_lpa": comparison.localities["lpa"],
+             "localities_district": comparison.localities["district"],
+             "localities_ward": comparison.localities["ward"],
+             "totals": comparison.totals},
+            rule=rule,
+        )  # fmt: skip
+        comparison = dataclasses.replace(
+            comparison,
+            hotspots=gpd.GeoDataFrame(prev_table, geometry=comparison.hotspots.geometry.values,
+                                      crs=comparison.hotspots.crs),
+            localities={k: prev_sheets[f"localities_{k}"] for k in ("lpa", "district", "ward")},
+            totals=prev_sheets["totals"],
+            counts={k: _control_one(v, rule) if k in _COUNTED else v
+                    for k, v in comparison.counts.items()
+                    if not (audience.public and k == "hotspots_suppressed")},
+        )  # fmt: skip
+    info = dict(result.info)
+    info["report_checks"] = checks
+    if isinstance(info.get("comparison"), dict) and comparison is not None:
+        info["comparison"] = {**info["comparison"], "counts": comparison.counts}
+    hidden_notes = set(result.info.get("notes_with_counts") or ())
+    info["notes"] = [n for n in result.notes if n not in hidden_notes]
+    published = dataclasses.replace(
+        staged,
+        episodes=result.episodes if audience.point_locations else result.episodes.iloc[0:0],
+        hotspots=gpd.GeoDataFrame(controlled["hotspots"].reset_index(drop=True),
+                                  geometry=np.asarray(hotspots.geometry.values), crs=s.WGS84),
+        localities={k: controlled[f"localities_{k}"] for k in ("lpa", "district", "ward")},
+        totals=totals,
+        focus_lpa=controlled.get("focus_lpa"),
+        comparison=comparison,
+        counts=for_map,
+        notes=tuple(info["notes"]),
+        info=info,
+    )  # fmt: skip
+    disclosure = {
+        "rule": rule,
+        "rule_text": SDC_RULES[rule],
+        "cells_hidden": {name: _hidden_cells(frame) for name, frame in controlled.items()},
+        "left_out": [
+            "notes that quote counts (homes linking)" if hidden_notes else "",
+            "" if audience.homes_csv else "the homes register and its linking counts",
+        ],
+    }
+    disclosure["left_out"] = [x for x in disclosure["left_out"] if x]  # type: ignore[union-attr]
+    return Publication(published, controlled, counts, audience, disclosure)
+
+
+_COUNTED = ("rows_in_period", "mapped", "episodes_in_hotspots")  # comparison counts
+
+
+def _coarse_hotspots(
+    result: AnalysisResult, audience: Audience, wards: gpd.GeoDataFrame
+) -> np.ndarray:
+    """Each hotspot (in table order) as whole wards or whole grid cells, WGS84."""
+    ep = result.episodes
+    spot = ep[(ep[s.STATUS] == s.MAPPED) & (ep[s.HOTSPOT_ID].astype(str) != "")]
+    if audience.hotspot_geometry == "wards":
+        shapes = wards_touched(spot[s.HOTSPOT_ID], spot[s.WARD_CODE], wards)
+    else:
+        assert audience.grid_m is not None
+        shapes = snap_locations(spot[s.X].to_numpy(float), spot[s.Y].to_numpy(float),
+                                spot[s.HOTSPOT_ID], cell_m=audience.grid_m)
+    shapes = shapes.to_crs(s.WGS84)
+    ids = result.hotspots[s.HOTSPOT_ID].astype(str)
+    return np.asarray(shapes.reindex(ids).values)
+
+
+def _controlled_audit(audit: pd.DataFrame, totals: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """The audit summary under disclosure control, consistent with the totals table.
+
+    Its `mapped` row is the totals' `episodes` (published, else nothing is), so it cannot hide
+    a rejection reason: the reasons and `outside_area` are controlled against their own sum
+    (rows not mapped) instead, and `read` on its own. The rows not mapped as a whole remain
+    `read` - `mapped`, as any published total minus published parts (docs/privacy.md)."""
+    status = audit["status"].astype(str)
+    inner = audit[status.isin([s.REJECTED, s.OUTSIDE_AREA])]
+    rest = pd.DataFrame([{"status": "not mapped", "reason": "", "rows": int(inner["rows"].sum())}])
+    part = apply_sdc(pd.concat([inner, rest], ignore_index=True), rule=rule,
+                     count_columns=["rows"], groups=[], total_row_key=("status", "not mapped"),
+                     additive_columns=["rows"])
+    out = audit.copy()
+    rows = out["rows"].astype(object).to_numpy().copy()
+    rows[np.flatnonzero(status.isin([s.REJECTED, s.OUTSIDE_AREA]).to_numpy())] = (
+        part["rows"].iloc[: len(inner)].to_numpy()
+    )
+    for i, name in enumerate(status):
+        if name == s.MAPPED:
+            rows[i] = totals["episodes"].iloc[0]
+        elif name == "read":
+            rows[i] = _control_one(int(audit["rows"].iloc[i]), rule)
+    out["rows"] = pd.Series(rows, index=out.index, dtype=object)
+    return out
+
+
+def _control_one(value: object, rule: str) -> object:
+    """One count on its own (not part of a table): hidden from 1 to the rule's threshold,
+    rounded to 5 under ``nhs``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | np.integer):
+        return value
+    frame = apply_sdc(pd.DataFrame({"rows": [int(value)]}), rule=rule, count_columns=["rows"],
+                      groups=[])
+    return frame["rows"].iloc[0]
+
+
+def _published_counts(
+    counts: Mapping[str, object], sheets: Mapping[str, pd.DataFrame], rule: str,
+    audience: Audience,
+) -> dict[str, object]:
+    """run.json's counts from the controlled tables: the audit summary (rows by status and
+    reason) and the totals row; counts found in no table are controlled one by one."""
+    audit = sheets["audit_summary"]
+    by = {(str(r["status"]), str(r["reason"])): r["rows"] for _, r in audit.iterrows()}
+    total = sheets["totals"].iloc[0]
+    reasons = counts.get("rejected_by_reason") or {}
+    warnings = counts.get("warnings_by_code") or {}
+    precision = counts.get("mapped_by_precision") or {}
+    linking = counts.get("homes_linking")
+    assert isinstance(reasons, dict) and isinstance(warnings, dict)
+    assert isinstance(precision, dict)
+    out: dict[str, object] = {
+        "read": by[("read", "")],
+        "mapped": by[(s.MAPPED, "")],
+        "rejected": _control_one(counts["rejected"], rule),
+        "outside_area": by[(s.OUTSIDE_AREA, s.OUTSIDE_REASON)],
+        "conserved": counts.get("conserved"),
+        "blank_rows_skipped": counts.get("blank_rows_skipped"),
+        "rejected_by_reason": {k: by[(s.REJECTED, k)] for k in reasons},
+        "warnings_by_code": {k: _control_one(v, rule) for k, v in warnings.items()},
+        "mapped_by_precision": {
+            k: total.get(f"episodes_precision_{k}", _control_one(v, rule))
+            for k, v in precision.items()
+        },
+        "children_mapped": total.get("children"),
+        "hotspots": counts.get("hotspots"),
+        "episodes_in_hotspots": total.get("hotspot_episodes",
+                                          _control_one(counts.get("episodes_in_hotspots"), rule)),
+        "missing_from_first": counts.get("missing_from_first"),
+        "missing_from_last": counts.get("missing_from_last"),
+        "homes_linking": (
+            {k: _control_one(v, rule) for k, v in linking.items()}
+            if audience.homes_csv and isinstance(linking, dict) else None
+        ),
+    }
+    if not audience.public:  # a public output does not say that small hotspots exist
+        out["hotspots_suppressed"] = counts.get("hotspots_suppressed", 0)
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in out.items()}
+
+
+def _controlled_checks(
+    checks: list[dict[str, object]], totals: pd.DataFrame
+) -> list[dict[str, object]]:
+    """The committee report's checks with each value recomputed from the controlled totals,
+    and ``c`` when a count it uses is hidden; whether each claim holds is kept (a yes or no
+    tells no count)."""
+    numeric = totals.copy()
+    for column in numeric.columns:
+        if column_kind(column) != "other":
+            numeric[column] = pd.to_numeric(
+                numeric[column].astype(object).where(numeric[column] != SUPPRESSED),
+                errors="coerce",
+            )
+    again = report_checks(numeric)
+    out = []
+    for raw, new in zip(checks, again, strict=True):
+        used = [t for t in re.findall(r"[a-z0-9_]+", str(raw["measure"])) if t in totals]
+        hidden = any(totals[c].iloc[0] == SUPPRESSED for c in used)
+        out.append({**raw, "value": SUPPRESSED if hidden else new["value"]})
+    return out
+
+
+def _hidden_cells(frame: pd.DataFrame) -> int:
+    return int(sum((frame[c].astype(object) == SUPPRESSED).sum() for c in frame.columns))
 
 
 # --- column descriptions: the README sheet of tables.xlsx and docs/tables.md -----------------
@@ -367,6 +676,9 @@ def _general_descriptions() -> dict[str, str]:
         s.LON: "longitude, WGS84, 6 decimals; blank when rejected",
         s.HOTSPOT_ID: "the hotspot (`H01`, ... from the largest) or blank",
         s.HOME_ID: "the home the episode is recorded against, as given",
+        PSEUDONYM_COLUMN: "the child as a keyed pseudonym (`K-` and 16 hex digits, the same "
+        "for the same child with the same key; blank without a child id); the child id itself "
+        "is never written",
         # counts
         "episodes": "mapped episodes in the area",
         "children": "distinct children among those episodes",
@@ -477,8 +789,9 @@ def _general_descriptions() -> dict[str, str]:
         d[f"episodes_duration_{band}"] = f"episodes lasting {bands[band]}" if band != "ongoing" \
             else f"episodes with {bands[band]}"
     for kind in s.HOME_TYPES:
-        d[f"homes_{kind}"] = f"registered {kind.replace('_', '-')} homes inside its outline or "
-        "within eps of it"
+        d[f"homes_{kind}"] = (
+            f"registered {kind.replace('_', '-')} homes inside its outline or within eps of it"
+        )
     for measure in CHANGE_MEASURES:
         d[f"{measure}_prev"] = f"{measure.replace('_', ' ')} in the comparison period"
         d[f"{measure}_change"] = f"{measure} - {measure}_prev"

@@ -42,6 +42,7 @@ from geo.homes import (
     validate_homes,
 )
 from geo.postcodes import PostcodeIndex
+from geo.privacy import suppress_small_hotspots
 from geo.rates import (
     NO_HOMES_NOTE,
     NO_POPULATION_NOTE,
@@ -82,10 +83,18 @@ class AnalysisConfig:
     compare_period: Period | None = None
     #: compare automatically with the previous period when `compare_period` is None
     auto_compare: bool = True
+    #: hotspots with fewer distinct children are dropped before the tables are made, and the
+    #: rest renumbered (`geo.privacy.suppress_small_hotspots`); 1 keeps every hotspot
+    min_children_per_hotspot: int = 1
 
     def __post_init__(self) -> None:
         check_cluster_params(self.eps_m, self.min_samples)
         check_method(self.method)
+        n = self.min_children_per_hotspot
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            msg = (f"`min_children_per_hotspot` must be a whole number >= 1. Got {n!r} "
+                   "instead.")
+            raise ParameterError(msg)
         if self.eps_given is None:
             object.__setattr__(self, "eps_given", self.eps_m != DEFAULT_EPS_M)
         if self.hotspot_precision not in s.PRECISIONS:
@@ -166,6 +175,7 @@ def analyse(
     prerejected: pd.DataFrame | None = None,
     population: Population | None = None,
     progress: Progress = _noop,
+    after_validation: Callable[[pd.DataFrame], None] | None = None,
 ) -> AnalysisResult:
     """Validate, locate, cluster and summarise an episodes file.
 
@@ -191,6 +201,10 @@ def analyse(
         rates per 10,000.
     progress
         Called with a short message as each step starts.
+    after_validation
+        Called with the validated rows (one per input row, with `status` and `reason`;
+        outside_area is not known yet) before anything else is done: it may raise to stop the
+        run (``hotspots run --strict``).
 
     Raises
     ------
@@ -225,6 +239,8 @@ def analyse(
     if prerejected is not None and len(prerejected):
         episodes = _merge_prerejected(episodes, prerejected)
     done("validate")
+    if after_validation is not None:
+        after_validation(episodes)
 
     step("areas", "Assigning wards, districts and LPAs")
     episodes = assign_areas(episodes, wards)
@@ -241,10 +257,11 @@ def analyse(
 
     step("hotspots", _cluster_message(config, episodes))
     episodes, outlines = _cluster(episodes, config)
+    suppressed = int(episodes.attrs.pop(SUPPRESSED_HOTSPOTS, 0))
     done("hotspots")
 
     step("tables", "Summarising localities and hotspots")
-    mapped = prepare_for_summaries(episodes[episodes[s.STATUS] == s.MAPPED])
+    mapped = prepare_for_summaries(_canonical_order(episodes[episodes[s.STATUS] == s.MAPPED]))
     localities = _localities(mapped, wards)
     totals = summarise_totals(mapped, "All areas")
     hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m)
@@ -297,18 +314,22 @@ def analyse(
                          else int((focus_table[FOCUS_ROW] == "ward").sum())}
 
     counts = _counts(episodes, table)
+    counts["hotspots_suppressed"] = suppressed
+    count_notes: list[str] = []
     if homes is not None:
         counts["homes_linking"] = linking_counts(episodes)
         unlinked = counts["homes_linking"]
-        notes.append(
+        count_notes.append(
             "episodes linked to the homes register: {linked_by_id} by home_id, "
             "{linked_by_location} by location; {unlinked} from a home placement could not be "
             "linked; {home_id_not_in_register} have a home_id not in the register".format(
                 **unlinked
             )
         )
+        notes.extend(count_notes)
     else:
         counts["homes_linking"] = None
+    info["notes_with_counts"] = count_notes  # left out of outputs under disclosure control
     info["method"] = _method_info(config)
     info["report_checks"] = report_checks(totals)
     info["notes"] = notes
@@ -365,10 +386,19 @@ def _cluster_message(config: AnalysisConfig, episodes: pd.DataFrame) -> str:
             f"min {config.min_samples} episodes)")
 
 
+SUPPRESSED_HOTSPOTS = "hotspots_suppressed"  # attrs key: hotspots dropped as too small
+
+
 def _cluster(
     episodes: pd.DataFrame, config: AnalysisConfig, prefix: str = "H"
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Hotspot ids for the precise mapped episodes, and the outlines (EPSG:27700)."""
+    """Hotspot ids for the precise mapped episodes, and the outlines (EPSG:27700) with their
+    `hotspot_id`.
+
+    With ``config.min_children_per_hotspot`` above 1, hotspots with fewer distinct children
+    are dropped (their episodes are in no hotspot) and the others renumbered, before anything
+    is summarised; ``out.attrs["hotspots_suppressed"]`` says how many were dropped.
+    """
     mapped_mask = (episodes[s.STATUS] == s.MAPPED).to_numpy()
     precise = mapped_mask & episodes[s.PRECISION].isin(config.hotspot_precisions).to_numpy()
     x = episodes[s.X].to_numpy()[precise]
@@ -380,7 +410,19 @@ def _cluster(
     ids[precise] = hotspot_ids(labels, prefix=prefix)
     out = episodes.copy()
     out[s.HOTSPOT_ID] = ids
-    return out, hotspot_outlines(x, y, labels)
+    outlines = hotspot_outlines(x, y, labels)
+    outlines[s.HOTSPOT_ID] = hotspot_ids(outlines["label"].to_numpy(dtype=np.int64),
+                                         prefix=prefix)
+    suppressed = 0
+    if config.min_children_per_hotspot > 1:
+        out, mapping = suppress_small_hotspots(
+            out, min_children=config.min_children_per_hotspot, prefix=prefix
+        )
+        outlines[s.HOTSPOT_ID] = outlines[s.HOTSPOT_ID].map(lambda h: mapping.get(h, ""))
+        outlines = outlines[outlines[s.HOTSPOT_ID] != ""].reset_index(drop=True)
+        suppressed = sum(1 for new in mapping.values() if not new)
+    out.attrs[SUPPRESSED_HOTSPOTS] = suppressed
+    return out, outlines
 
 
 def clustering_points(
@@ -445,8 +487,9 @@ def _compare(
     prev = assign_areas(prev, wards)
     prev = _with_links(prev, homes)
     prev, outlines = _cluster(prev, config, prefix="P")
-    mapped = prepare_for_summaries(prev[prev[s.STATUS] == s.MAPPED])
-    hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m, prefix="P")
+    prev_suppressed = int(prev.attrs.pop(SUPPRESSED_HOTSPOTS, 0))
+    mapped = prepare_for_summaries(_canonical_order(prev[prev[s.STATUS] == s.MAPPED]))
+    hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m)
     in_period = prev[s.REASON] != "outside_period"
     return Comparison(
         period=period,
@@ -459,6 +502,7 @@ def _compare(
             "mapped": int((prev[s.STATUS] == s.MAPPED).sum()),
             "hotspots": len(hotspots),
             "episodes_in_hotspots": int((mapped[s.HOTSPOT_ID] != "").sum()),
+            "hotspots_suppressed": prev_suppressed,
         },
     )
 
@@ -571,6 +615,18 @@ def _merge_prerejected(episodes: pd.DataFrame, prerejected: pd.DataFrame) -> pd.
     return merged
 
 
+def _canonical_order(mapped: pd.DataFrame) -> pd.DataFrame:
+    """The episodes in an order that does not depend on the input's: earliest `missing_from`
+    first, ties in a fixed order (a hash of the episode id). The tables take some measures
+    from a child's first episode in an area (e.g. `children_male`): the first in time, never
+    the first in the file, so the same episodes in any order give the same tables."""
+    if len(mapped) < 2:
+        return mapped
+    when = mapped[s.MISSING_FROM].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    tie = pd.util.hash_array(mapped[s.EPISODE_ID].astype(str).to_numpy(dtype=object))
+    return mapped.iloc[np.lexsort((tie, when))]
+
+
 def _localities(mapped: pd.DataFrame, wards: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:
     ward_index = (
         wards[list(AREA_COLUMNS)].astype(str).sort_values(s.WARD_CODE).reset_index(drop=True)
@@ -596,9 +652,9 @@ def _hotspot_table(
     outlines: gpd.GeoDataFrame,
     homes: pd.DataFrame | None,
     eps_m: float,
-    prefix: str = "H",
 ) -> gpd.GeoDataFrame:
-    """One row per hotspot (ids ``H01``..., or ``P01``... with `prefix` ``P``), WGS84 hulls."""
+    """One row per hotspot (ids ``H01``..., or ``P01``... for a comparison period), WGS84
+    hulls: `outlines` holds each hotspot's hull (EPSG:27700) and its `hotspot_id`."""
     in_spot = mapped[mapped[s.HOTSPOT_ID] != ""]
     columns = [
         s.HOTSPOT_ID, s.LPA_NAME, s.LAD_NAME, s.WARD_NAME, "wards", "episodes", "children",
@@ -628,8 +684,8 @@ def _hotspot_table(
         }
     )
     table = table.merge(extra, left_on=s.HOTSPOT_ID, right_index=True, how="left")
-    label_ids = hotspot_ids(outlines["label"].to_numpy(), prefix=prefix)
-    geom = gpd.GeoSeries(outlines.geometry.values, index=label_ids, crs=s.BNG)
+    geom = gpd.GeoSeries(outlines.geometry.values, index=outlines[s.HOTSPOT_ID].to_numpy(),
+                         crs=s.BNG)
     table["area_ha"] = (
         table[s.HOTSPOT_ID].map(geom.area.to_dict()).astype(float).div(10_000).round(2)
     )

@@ -51,7 +51,10 @@ PUBLIC_GRID_M: Final = 500  # cell size when a public run asks for grid cells wi
 PUBLIC_MIN_CHILDREN: Final = 10
 # Hotspot table columns a public output never shows: exact centres, the number of distinct
 # addresses (1 = one address, usually a home), the hull's area, and homes near the hotspot.
-PUBLIC_HIDDEN_HOTSPOT_COLUMNS: Final = ("centroid_lat", "centroid_lon", "locations", "area_ha")
+# The main home's id is hidden too: a home id (often an Ofsted URN) names an address.
+PUBLIC_HIDDEN_HOTSPOT_COLUMNS: Final = (
+    "centroid_lat", "centroid_lon", "locations", "area_ha", "main_home_id",
+)  # fmt: skip
 PUBLIC_HIDDEN_HOTSPOT_PREFIXES: Final = ("homes_",)
 
 
@@ -432,10 +435,11 @@ def hash_ids(ids: pd.Series, key: bytes, *, prefix: str = PSEUDONYM_PREFIX) -> p
 
 # --- hotspots for a public output -------------------------------------------------------------
 def suppress_small_hotspots(
-    episodes: pd.DataFrame, *, min_children: int
+    episodes: pd.DataFrame, *, min_children: int, prefix: str = "H"
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Blank the `hotspot_id` of hotspots with fewer than `min_children` distinct children,
-    and renumber the others ``H01``, ``H02``... in their old order (most episodes first).
+    and renumber the others ``H01``, ``H02``... (``P01``... with `prefix` ``P``) in their old
+    order (most episodes first).
 
     Call it before the tables are summarised, so `hotspot_episodes` and the hotspot table
     count only the hotspots shown (a gap in the numbering, or hotspot episodes in a ward with
@@ -453,7 +457,7 @@ def suppress_small_hotspots(
     kept = sorted(h for h, n in children.items() if n >= min_children)
     width = max(2, len(str(len(kept))))
     mapping = {h: "" for h in children.index}
-    mapping.update({h: f"H{i + 1:0{width}d}" for i, h in enumerate(kept)})
+    mapping.update({h: f"{prefix}{i + 1:0{width}d}" for i, h in enumerate(kept)})
     out[s.HOTSPOT_ID] = ids.map(lambda h: mapping.get(h, "") if h else "")
     return out, mapping
 

@@ -39,6 +39,11 @@ Three rules (``SDC_RULES`` says each in words, for run.json and the report):
     No control: the table is returned unchanged (for partner analysts under an information
     sharing agreement, never for publication).
 
+Changes between periods (``X_change`` = ``X`` - ``X_prev``, possibly negative) are shown as
+``c`` when either count is hidden, and recomputed from the published counts (so with ``nhs``
+from the rounded ones). `sdc_tables` also keeps the focus table (``focus_lpa``) consistent
+with the ward and LPA tables whose rows it repeats (`_consistent_focus`).
+
 Ratios and shares (``*_share``, ``*_per_*``) are shown as ``c`` when a count they are
 computed from is hidden (else the hidden count could be recovered from the ratio and the
 other count). With ``nhs`` the published ratio is recomputed from the rounded counts, since an
@@ -51,8 +56,8 @@ children with exactly two episodes), equations that span several tables (e.g. th
 district tables against each other), and small denominators inside published ratios. The
 checks are the usual manual-practice ones, not a full linear-programming audit.
 
-Output cells of count columns are ``"c"`` (a string) where hidden and Python ``int``
-otherwise (``None`` where the input was blank); ratio columns hold ``"c"`` or the float.
+Output cells of count and change columns are ``"c"`` (a string) where hidden and Python
+``int`` otherwise (``None`` where the input was blank); ratio columns hold ``"c"`` or the float.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ SDC_RULES: Final[dict[str, str]] = {
     ),
 }
 
-ColumnKind = Literal["count", "ratio", "other"]
+ColumnKind = Literal["count", "ratio", "change", "other"]
 
 _COUNT_NAMES = frozenset({"episodes", "children"})
 _COUNT_PREFIXES = (
@@ -136,6 +141,7 @@ _KNOWN_RATIOS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "children_per_place": ("children", ("registered_places", "places")),
     "episodes_per_10k": ("episodes", ("population_0_17",)),
     "children_per_10k": ("children", ("population_0_17",)),
+    "episodes_change_share": ("episodes_change", ("episodes_prev",)),
 }
 
 
@@ -185,9 +191,11 @@ def check_rule(rule: str) -> str:
 
 
 def column_kind(name: object) -> ColumnKind:
-    """Whether a column holds counts of children or episodes, ratios of them, or other data.
+    """Whether a column holds counts of children or episodes, ratios of them, changes between
+    two periods, or other data.
 
-    Ratios: ``*_share``, ``*_per_*``. Counts: ``episodes``, ``children``, ``episodes_*``,
+    Ratios: ``*_share``, ``*_per_*``. Changes: ``*_change`` (``X_change`` = ``X`` -
+    ``X_prev``, which may be negative). Counts: ``episodes``, ``children``, ``episodes_*``,
     ``children_*``, ``repeat_children*``, ``rhi_*``, ``homes_*``, ``registered_*``,
     ``*_episodes``, ``*_children``. Everything else (names, codes, ``locations``, ``wards``,
     ``area_ha``, ``places``, populations) is ``other``.
@@ -195,6 +203,8 @@ def column_kind(name: object) -> ColumnKind:
     n = str(name).strip().lower()
     if n.endswith("_share") or "_per_" in n:
         return "ratio"
+    if n.endswith("_change"):
+        return "change"
     if n in _COUNT_NAMES or n.startswith(_COUNT_PREFIXES) or n.endswith(_COUNT_SUFFIXES):
         return "count"
     return "other"
@@ -363,6 +373,14 @@ def _round_nhs(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column as floats: NaN where blank, ``c`` or not a number."""
+    values = column.astype(object)
+    return pd.to_numeric(values.where(values != SUPPRESSED), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+
+
 def _decimals(values: np.ndarray) -> int:
     """The fewest decimals (0-6) that represent every finite value exactly."""
     finite = values[np.isfinite(values)]
@@ -442,13 +460,52 @@ def sdc(
                 cells[i] = None if math.isnan(v) else int(v)
         out[c] = pd.Series(cells, index=index, dtype=object)
 
+    # Changes between periods (X_change = X - X_prev): hidden with either count, recomputed
+    # from the published counts (with ``nhs`` an exact change next to rounded counts would undo
+    # the rounding).
+    changes = [c for c in names if column_kind(c) == "change" and c not in counts]
+    change_hidden: dict[str, np.ndarray] = {}
+    change_shown: dict[str, np.ndarray] = {}
+    for c in changes:
+        raw = _numbers(table[c])
+        base = c[: -len("_change")]
+        prev = f"{base}_prev"
+        if base in position and prev in position:
+            jb, jp = position[base], position[prev]
+            sup = hidden[:, jb] | hidden[:, jp]
+            shown = np.where(np.isnan(raw), np.nan, published[:, jb] - published[:, jp])
+        else:
+            sup = hidden.any(axis=1) if rule == "dfe" else np.ones(len(table), dtype=bool)
+            shown = raw
+        sup = (sup & ~np.isnan(raw)) | (table[c].astype(object) == SUPPRESSED).to_numpy(bool)
+        change_hidden[c], change_shown[c] = sup, shown
+        cells = np.empty(len(table), dtype=object)
+        for i in range(len(table)):
+            v = shown[i]
+            cells[i] = SUPPRESSED if sup[i] else (None if math.isnan(v) else int(np.rint(v)))
+        out[c] = pd.Series(cells, index=index, dtype=object)
+
     ratio_hidden = np.zeros((len(table), len(ratios)), dtype=bool)
     for k, c in enumerate(ratios):
         num, den = ratio_sources(c, names)
         used = [position[s] for s in (num, den) if s is not None and s in position]
-        raw = pd.to_numeric(table[c].astype(object).where(table[c].astype(object) != SUPPRESSED),
-                            errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        raw = _numbers(table[c])
         known = num is not None and den is not None
+        if num in change_hidden and den in position:  # e.g. episodes_change_share
+            j = position[den]
+            sup = change_hidden[num] | hidden[:, j]
+            shown = raw.copy()
+            if rule == "nhs":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    recomputed = change_shown[num] / published[:, j]
+                shown = np.where(published[:, j] > 0, np.round(recomputed, _decimals(raw)),
+                                 np.nan)
+                shown = np.where(np.isnan(raw), np.nan, shown)
+            sup = (sup & ~np.isnan(raw)) | (table[c].astype(object) == SUPPRESSED).to_numpy(bool)
+            ratio_hidden[:, k] = sup
+            out[c] = pd.Series([SUPPRESSED if sup[i] else float(shown[i])
+                                for i in range(len(table))], index=index, dtype=object)
+            continue
         if not used or not known:
             sup = hidden.any(axis=1) if rule == "dfe" else np.ones(len(table), dtype=bool)
         else:
@@ -589,6 +646,9 @@ def sdc_tables(
     total itself is controlled once on its own row groups; a sheet of `total_rows` with
     exactly one such row is controlled against it (``audit_summary``: ``rows`` is its count
     column, the ``read`` row its total); every other sheet (hotspots, homes...) on its own.
+    With ``dfe``, the focus table publishes exactly what the ward and LPA tables publish for
+    its rows, and protects its own total (`_consistent_focus`: this may hide more cells of
+    the ward table).
     """
     rule = check_rule(rule)
     if rule == "none":
@@ -611,4 +671,67 @@ def sdc_tables(
                 )  # fmt: skip
             else:
                 out[name] = apply_sdc(frame, rule=rule, total_row_key=key)
+    focus, ward, lpa = (FOCUS_SHEET, *FOCUS_PARTS)
+    if rule == "dfe" and total is not None and len(total) == 1 and all(
+        n in sheets for n in (focus, ward, lpa)
+    ):
+        out[focus], out[ward] = _consistent_focus(sheets[focus], sheets[ward], out[lpa], total,
+                                                  rule=rule)
     return out
+
+
+# The focus table repeats rows of two other tables: its wards are rows of the ward table, its
+# total row is the LPA's row of the LPA table.
+FOCUS_SHEET: Final = "focus_lpa"
+FOCUS_PARTS: Final = ("localities_ward", "localities_lpa")
+_WARD_KEY: Final = "ward_code"
+_LPA_KEY: Final = "lpa_name"
+_ROW_KEY: Final = ("row", "total")
+
+
+def _consistent_focus(
+    focus: pd.DataFrame, ward: pd.DataFrame, lpa_controlled: pd.DataFrame,
+    total: pd.DataFrame, *, rule: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The focus table controlled so that it publishes exactly what the ward and LPA tables
+    publish, and protects its own equation (the LPA total = the sum of its wards).
+
+    Its rows are taken from the controlled ward table and LPA table (a cell published in one
+    table and hidden in the other would give the hidden cell away); then its wards are checked
+    against the LPA total as one table, and any ward cell this hides is hidden in the ward
+    table too, which is controlled again with its total. Repeated until nothing changes (each
+    pass only hides more cells)."""
+    needed = {_WARD_KEY, _LPA_KEY, _ROW_KEY[0]}
+    if not needed <= set(focus.columns) or not {_WARD_KEY} <= set(ward.columns):
+        return apply_sdc(focus, rule=rule), apply_sdc_with_total(ward, total, rule=rule)[0]
+    is_ward = (focus[_ROW_KEY[0]] != _ROW_KEY[1]).to_numpy()
+    cols = [c for c in focus.columns if column_kind(c) != "other" and c in ward.columns]
+    seeded_ward = ward.copy()
+    for c in cols:
+        seeded_ward[c] = seeded_ward[c].astype(object)
+    ward_pos = pd.Series(np.arange(len(ward)), index=ward[_WARD_KEY].astype(str))
+    focus_pos = ward_pos.reindex(focus[_WARD_KEY].astype(str)).to_numpy()
+    lpa_rows = lpa_controlled.set_index(lpa_controlled[_LPA_KEY].astype(str))
+    while True:
+        ward_out, _ = apply_sdc_with_total(seeded_ward, total, rule=rule)
+        seeded = focus.copy()
+        for c in cols:
+            column = seeded[c].astype(object).to_numpy().copy()
+            for i in range(len(seeded)):
+                if is_ward[i] and not np.isnan(focus_pos[i]):
+                    column[i] = ward_out[c].iloc[int(focus_pos[i])]
+                elif (not is_ward[i] and c in lpa_rows.columns
+                      and str(seeded[_LPA_KEY].iloc[i]) in lpa_rows.index):
+                    column[i] = lpa_rows.loc[str(seeded[_LPA_KEY].iloc[i]), c]
+            seeded[c] = pd.Series(column, index=seeded.index, dtype=object)
+        key = _ROW_KEY if int((~is_ward).sum()) == 1 else None
+        checked = apply_sdc(seeded, rule=rule, total_row_key=key)
+        changed = False
+        for c in cols:
+            now = (checked[c].astype(object) == SUPPRESSED).to_numpy()
+            before = (seeded[c].astype(object) == SUPPRESSED).to_numpy()
+            for i in np.flatnonzero(now & ~before & is_ward & ~np.isnan(focus_pos)):
+                seeded_ward.iloc[int(focus_pos[i]), seeded_ward.columns.get_loc(c)] = SUPPRESSED
+                changed = True
+        if not changed:
+            return checked, ward_out

@@ -315,6 +315,21 @@ def test_row_level_problem(capsys, tmp_path, content, fragments):
         assert fragment in out, fragment
 
 
+@pytest.mark.parametrize(("content", "fragments"), ROW_LEVEL)
+def test_strict_turns_a_row_level_problem_into_exit_2(capsys, tmp_path, content, fragments):
+    src = tmp_path / "e.csv"
+    src.write_text(content)
+    reason = fragments[0].split()[0] if fragments[0].endswith(" 1") else None
+    code, out, err = _cli(capsys, "run", src, "--out", tmp_path / "o", "-q", "--strict")
+    assert code == 2 and out == "" and "Traceback" not in err
+    flat = _flat(err)
+    assert flat.startswith("hotspots: error: --strict: ") and "rows were rejected (" in flat
+    if reason:
+        assert f"({reason} 1)" in flat
+    assert "nothing was written" in flat and "hotspots validate" in flat
+    assert not (tmp_path / "o").exists()
+
+
 def test_every_row_rejected_is_still_a_report_not_a_crash(capsys, tmp_path):
     src = tmp_path / "e.csv"
     src.write_text(HEADER + "E1,C1,2020-01-01,-1.341187,52.066495\nE2,,2020-01-01,52.06,-1.34\n")

@@ -1,4 +1,6 @@
+import html
 import json
+import os
 import re
 
 import pandas as pd
@@ -37,14 +39,34 @@ def test_run_writes_the_outputs(capsys, write_csv, tmp_path):
     code, out, err = _run(capsys, "run", str(src), "--out", str(tmp_path / "o"), "--quiet")
     assert code == 0, err
     assert err == ""
-    for rel in ("map.html", "run.json", "tables.xlsx", "tables/episodes.csv",
+    for rel in ("map.html", "report.html", "run.json", "tables.xlsx", "tables/episodes.csv",
                 "tables/localities_lpa.csv", "tables/localities_ward.csv",
-                "tables/localities_district.csv", "tables/hotspots.csv", "tables/audit.csv"):
+                "tables/localities_district.csv", "tables/hotspots.csv", "tables/audit.csv",
+                ".hotspots-key"):
         assert (tmp_path / "o" / rel).is_file(), rel
     assert "Rows read 6: mapped 6, rejected 0, outside the area 0." in out
+    assert f"Report:  {tmp_path / 'o' / 'report.html'}" in out
+    assert "Audience: internal; disclosure control: none." in out
+    assert f"Key:     {tmp_path / 'o' / '.hotspots-key'} (created;" in out
     doc = json.loads((tmp_path / "o" / "run.json").read_text())
     assert doc["inputs"][0]["sha256"] and doc["boundaries"]["vintage"] == "December 2019"
     assert len(doc["boundaries"]["files"]) >= 3
+    assert doc["outputs"]["report"] == "report.html" and doc["outputs"]["map"] == "map.html"
+    assert doc["audience"]["audience"] == "internal"
+    assert doc["disclosure_control"]["rule"] == "none"
+    assert "timings_s" not in doc
+    # the report embeds the map it sits next to
+    page = (tmp_path / "o" / "map.html").read_text()
+    report = (tmp_path / "o" / "report.html").read_text()
+    assert "<iframe" in report and "srcdoc=" in report
+    assert html.escape(page[:200], quote=True) in report
+    # episodes.csv: the child as a keyed pseudonym, last; the child id nowhere
+    table = pd.read_csv(tmp_path / "o" / "tables" / "episodes.csv", dtype=str)
+    assert table.columns[-1] == "child_pseudonym"
+    assert table["child_pseudonym"].str.fullmatch(r"K-[0-9a-f]{16}").all()
+    for path in (tmp_path / "o").rglob("*"):
+        if path.is_file() and path.name != ".hotspots-key" and path.suffix != ".xlsx":
+            assert "C00001" not in path.read_text(encoding="utf-8"), path
 
 
 def test_progress_goes_to_stderr(capsys, write_csv, tmp_path):
@@ -125,7 +147,25 @@ def test_demo_prints_where_the_outputs_are(capsys, tmp_path):
     code, out, _ = _run(capsys, "demo", "--out", str(tmp_path / "demo"), "-q")
     assert code == 0
     assert f"Map:     {tmp_path / 'demo' / 'output' / 'map.html'}" in out
+    assert f"Report:  {tmp_path / 'demo' / 'output' / 'report.html'}" in out
     assert "Rows read 1000" in out or "Rows read" in out
+    # again: the previous demo output is replaced, the pseudonym key kept
+    key = (tmp_path / "demo" / "output" / ".hotspots-key").read_bytes()
+    code, out, err = _run(capsys, "demo", "--out", str(tmp_path / "demo"), "-q")
+    assert code == 0, err
+    assert (tmp_path / "demo" / "output" / ".hotspots-key").read_bytes() == key
+    assert "(reused;" in out
+
+
+def test_demo_takes_the_audience_options(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(
+        ["demo", "--audience", "public", "--sdc", "nhs", "--grid-m", "500",
+         "--min-children", "12", "--tiles", "OpenStreetMap", "-v"])
+    assert (args.audience, args.sdc, args.grid_m, args.min_children) == ("public", "nhs", 500, 12)
+    code = cli.main(["demo", "--audience", "public", "--show-home-names", "-q"])
+    assert code == 2  # refused before anything is written
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_boundaries_lists_and_checks(capsys):
@@ -233,11 +273,10 @@ def no_map(monkeypatch):
     """Skip drawing the map (tested in test_render): these tests are about tables and options."""
     import maps.render
 
-    def write_map(result, context, path):
-        path.write_text("map not drawn in this test", encoding="utf-8")
-        return path
+    def map_html(result, context):
+        return "<!DOCTYPE html><title>map not drawn in this test</title>"
 
-    monkeypatch.setattr(maps.render, "write_map", write_map)
+    monkeypatch.setattr(maps.render, "map_html", map_html)
 
 
 def _homes_csv(tmp_path):
@@ -356,3 +395,172 @@ def test_tune_prints_a_suggestion_and_writes_the_curve(capsys, write_csv, tmp_pa
     assert code == 0 and (tmp_path / "k.svg").read_text().startswith("<svg")
     code, _, err = _run(capsys, "tune", str(src), "--out", str(tmp_path / "k.jpg"), "-q")
     assert code == 2 and ".png or .svg" in err
+
+
+# --- the output folder, determinism, --strict, --tiles, --verbose ------------------------------
+
+
+def _table_bytes(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted((folder / "tables").iterdir())} | {
+        "tables.xlsx": (folder / "tables.xlsx").read_bytes()}
+
+
+def test_same_inputs_give_the_same_tables_and_run_json_but_for_run_at(capsys, tmp_path,
+                                                                      write_csv, no_map):
+    rows = [episode(i, *BANBURY, child_id=f"K{i % 3}") for i in range(8)]
+    rows += [episode(20 + i, *OXFORD, missing_from="2020-05-01") for i in range(3)]
+    src = write_csv(rows)
+    salt = ["--salt", "a passphrase for both runs"]
+    for name in ("a", "b"):
+        code, _, err = _run(capsys, "run", str(src), "--out", str(tmp_path / name), "-q", *salt)
+        assert code == 0, err
+    assert _table_bytes(tmp_path / "a") == _table_bytes(tmp_path / "b")
+    docs = [json.loads((tmp_path / n / "run.json").read_text()) for n in ("a", "b")]
+    assert docs[0].pop("run_at") and docs[1].pop("run_at")
+    assert docs[0] == docs[1]
+    assert docs[0]["pseudonyms"]["key"] == "derived from --salt (no file)"
+    assert not (tmp_path / "a" / ".hotspots-key").exists()  # the key comes from the passphrase
+    # without --salt each folder gets its own key: only the pseudonyms differ
+    for name in ("c", "d"):
+        _run(capsys, "run", str(src), "--out", str(tmp_path / name), "-q")
+    c, d = _table_bytes(tmp_path / "c"), _table_bytes(tmp_path / "d")
+    assert c.pop("tables/episodes.csv") != d.pop("tables/episodes.csv")
+    assert c == d
+
+
+def test_the_key_file_is_private_and_reused(capsys, tmp_path, write_csv, no_map):
+    src = write_csv([episode(i, *BANBURY, child_id=f"K{i % 2}") for i in range(6)])
+    out = tmp_path / "o"
+    _run(capsys, "run", str(src), "--out", str(out), "-q")
+    key = out / ".hotspots-key"
+    assert stat_mode(key) == 0o600
+    first = pd.read_csv(out / "tables" / "episodes.csv")["child_pseudonym"]
+    code, stdout, _ = _run(capsys, "run", str(src), "--out", str(out), "-q")
+    assert code == 0 and "(reused;" in stdout
+    assert pd.read_csv(out / "tables" / "episodes.csv")["child_pseudonym"].equals(first)
+    assert first.nunique() == 2
+    code, _, err = _run(capsys, "run", str(src), "--out", str(tmp_path / "x"), "-q",
+                        "--salt", "too short")
+    assert code == 2 and "at least 16 characters" in err and not (tmp_path / "x").exists()
+
+
+def stat_mode(path):
+    return os.stat(path).st_mode & 0o777
+
+
+def test_a_folder_that_is_not_a_previous_run_is_refused_without_force(capsys, tmp_path,
+                                                                      write_csv, no_map):
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "minutes.docx").write_text("the panel's minutes")
+    code, _, err = _run(capsys, "run", str(src), "--out", str(out), "-q")
+    assert code == 2 and "is not empty" in err and "--force" in err and "minutes.docx" in err
+    assert sorted(p.name for p in out.iterdir()) == ["minutes.docx"]
+    code, _, err = _run(capsys, "run", str(src), "--out", str(out), "-q", "--force")
+    assert code == 0, err
+    assert (out / "minutes.docx").read_text() == "the panel's minutes"  # left alone
+    assert (out / "map.html").is_file() and (out / "tables" / "episodes.csv").is_file()
+    code, _, err = _run(capsys, "run", str(src), "--out", str(src), "-q")
+    assert code == 2 and "is a file" in err
+
+
+def test_a_previous_run_is_replaced_whole(capsys, tmp_path, write_csv, no_map):
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    out = tmp_path / "o"
+    assert _run(capsys, "run", str(src), "--out", str(out), "-q")[0] == 0
+    stale = out / "tables" / "hotspots_gone.csv"  # e.g. from a run with a comparison
+    stale.write_text("hotspot_id\nP01\n")
+    code, _, err = _run(capsys, "run", str(src), "--out", str(out), "-q")
+    assert code == 0, err
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episodes.csv", "o"]  # no leftovers
+
+
+def test_an_interrupted_run_leaves_nothing_half_written(capsys, tmp_path, write_csv,
+                                                        monkeypatch, no_map):
+    import maps.report
+
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    out = tmp_path / "o"
+    original = maps.report.write_report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(maps.report, "write_report", interrupted)
+    code, _, err = _run(capsys, "run", str(src), "--out", str(out), "-q")
+    assert code == 130 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episodes.csv"]  # no out, no tmp
+    monkeypatch.setattr(maps.report, "write_report", original)
+    assert _run(capsys, "run", str(src), "--out", str(out), "-q")[0] == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(maps.report, "write_report", interrupted)
+    code, _, _ = _run(capsys, "run", str(src), "--out", str(out), "-q", "--eps-m", "100")
+    assert code == 130
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episodes.csv", "o"]
+
+
+def test_strict_stops_on_any_rejected_row_and_writes_nothing(capsys, tmp_path, write_csv,
+                                                              no_map):
+    rows = [episode(i, *BANBURY) for i in range(6)]
+    rows.append(episode(7, *BANBURY, missing_from="31/02/2020"))
+    rows.append(episode(8, *BANBURY, child_id=""))
+    rows.append(episode(9, 51.454, -0.973))  # outside the area: not a rejection
+    src = write_csv(rows)
+    out = tmp_path / "o"
+    code, _, err = _run(capsys, "run", str(src), "--out", str(out), "-q", "--strict")
+    assert code == 2 and "Traceback" not in err
+    assert "--strict: 2 of 9 rows were rejected (invalid_date 1, missing_child_id 1)" in err
+    assert f"hotspots validate {src}" in err and "tables/audit.csv" in err
+    assert not out.exists()
+    earlier = episode(10, *BANBURY, missing_from="2019-03-01")
+    good = write_csv([episode(i, *BANBURY) for i in range(6)] + [rows[-1], earlier],
+                     name="good.csv")
+    code, stdout, err = _run(capsys, "run", str(good), "--out", str(out), "-q", "--strict",
+                             "--period", "2020-01-01:2020-06-30")
+    assert code == 0, err  # outside the area, outside --period: not a problem in the data
+    assert "rejected 1 (outside_period 1), outside the area 1" in stdout
+
+
+def test_tiles_print_their_privacy_warning_even_when_quiet(capsys, tmp_path, write_csv):
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    code, _, err = _run(capsys, "run", str(src), "--out", str(tmp_path / "o"), "-q",
+                        "--tiles", "OpenStreetMap")
+    assert code == 0, err
+    assert err.startswith("Warning: the map will load background tiles from")
+    assert "TilesPrivacyWarning" not in err and err.count("Warning:") == 1
+    assert "tile.openstreetmap.org" in (tmp_path / "o" / "map.html").read_text()
+    code, _, err = _run(capsys, "run", str(src), "--out", str(tmp_path / "p"), "-q",
+                        "--tiles", "NoSuchTiles")
+    assert code == 2 and "Unknown tile provider" in err and not (tmp_path / "p").exists()
+
+
+def test_verbose_prints_the_timings_that_run_json_leaves_out(capsys, tmp_path, write_csv,
+                                                             no_map):
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    code, _, err = _run(capsys, "run", str(src), "--out", str(tmp_path / "o"), "-q", "-v")
+    assert code == 0
+    assert "Timings (s): read " in err and "hotspots " in err and "map " in err
+
+
+def test_an_internal_run_can_control_its_tables_too(capsys, tmp_path, write_csv):
+    rows = [episode(i, *BANBURY, child_id=f"K{i % 2}") for i in range(6)]
+    rows += [episode(20 + i, *OXFORD, child_id=f"X{i}") for i in range(9)]
+    src = write_csv(rows)
+    out = tmp_path / "o"
+    code, stdout, err = _run(capsys, "run", str(src), "--out", str(out), "-q", "--sdc", "dfe",
+                             "--min-children", "3")
+    assert code == 0, err
+    assert "1 with fewer than 3 children left out" in stdout
+    assert "disclosure control: dfe; the figures above are exact" in stdout
+    assert (out / "tables" / "episodes.csv").is_file()  # still an internal output
+    ward = pd.read_csv(out / "tables" / "localities_ward.csv", dtype=str,
+                       keep_default_na=False).set_index("ward_name")
+    assert ward.loc["Banbury Cross and Neithrop", "children"] == "c"
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["disclosure_control"]["rule"] == "dfe"
+    assert doc["counts"]["hotspots_suppressed"] == 1 and doc["counts"]["children_mapped"] == 11
+    assert doc["parameters"]["min_children_per_hotspot"] == 3

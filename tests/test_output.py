@@ -2,8 +2,11 @@ import hashlib
 import json
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from openpyxl import load_workbook
 
 from geo import schema as s
@@ -225,3 +228,86 @@ def test_run_json_records_method_rates_comparison_and_checks(full, tmp_path):
     assert {c["measure"] for c in doc["report_checks"]} >= {"repeat_children_ce_not_screened"}
     assert doc["focus_lpa"]["name"] == "Cherwell and West Oxfordshire"
     assert isinstance(doc["notes"], list)
+
+
+# --- what an audience may see ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def public_case(wards, tmp_path_factory):
+    """A hotspot of 12 children at one Oxford address, one of 1 child in Banbury, strays."""
+    from tests.conftest import OXFORD_CARFAX
+
+    folder = tmp_path_factory.mktemp("public")
+    rows = [episode(i, *OXFORD_CARFAX, child_id=f"OX{i}") for i in range(12)]
+    rows += [episode(20 + i, *BANBURY, child_id="B1") for i in range(6)]
+    rows += [episode(40, 51.6, -1.25, child_id="L1")]
+    path = folder / "e.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    config = AnalysisConfig(min_children_per_hotspot=10)
+    return analyse(read_table(path), wards=wards, config=config)
+
+
+def test_publish_for_an_internal_audience_changes_nothing(full, wards):
+    from geo.output import publish
+    from geo.privacy import make_audience
+
+    pub = publish(full, make_audience("internal"), wards)
+    raw = summary_tables(full)
+    assert list(pub.sheets) == list(raw)
+    for name in raw:
+        pd.testing.assert_frame_equal(pub.sheets[name], raw[name])
+    assert pub.result.episodes is full.episodes and pub.counts == full.counts
+    assert pub.result.hotspots.geometry.equals(full.hotspots.geometry)
+
+
+def test_publish_for_the_public(public_case, wards):
+    from geo.output import publish
+    from geo.privacy import make_audience
+
+    result = public_case
+    assert result.hotspots[s.HOTSPOT_ID].tolist() == ["H01"]  # the small one is gone
+    pub = publish(result, make_audience("public"), wards)
+    out = pub.result
+    assert out.episodes.empty and out.homes is None  # no row-level data reaches the map
+    spot = out.hotspots.iloc[0]
+    ward = wards[wards[s.WARD_NAME] == spot[s.WARD_NAME]].geometry.iloc[0]
+    assert spot.geometry.equals(ward)  # the whole ward, not the hull
+    assert "centroid_lat" not in out.hotspots.columns
+    ward_table = pub.sheets["localities_ward"].set_index(s.WARD_NAME)
+    assert ward_table.loc["Banbury Cross and Neithrop", "children"] == "c"
+    hidden = (ward_table["episodes"] == "c").sum()
+    assert hidden == 2  # the stray's ward, and one more so it is not total minus the others
+    assert ward_table.loc["Carfax", "episodes"] == 12
+    assert out.localities["ward"] is pub.sheets["localities_ward"]
+    assert pub.counts["children_mapped"] == 14 and pub.counts["mapped"] == 19
+    assert "hotspots_suppressed" not in pub.counts
+    assert pub.disclosure["rule"] == "dfe" and pub.disclosure["cells_hidden"]["totals"] >= 0
+    checks = pub.sheets["report_checks"].set_index("measure")["value"]
+    assert checks["repeat_children_ce_not_screened"] in (0, "c")
+
+
+def test_publish_on_a_grid_draws_whole_cells(public_case, wards):
+    from geo.output import publish
+    from geo.privacy import make_audience
+
+    pub = publish(public_case, make_audience("public", grid_m=500), wards)
+    cells = gpd.GeoSeries(pub.result.hotspots.geometry.values, crs=4326).to_crs(27700)
+    xy = shapely.get_coordinates(np.asarray(cells.values))
+    assert np.allclose(xy / 500, np.round(xy / 500), atol=1e-6)
+
+
+def test_episodes_csv_with_a_key_ends_with_the_child_pseudonym(wards, write_csv, tmp_path):
+    from geo.privacy import hash_ids
+
+    result = _result(wards, write_csv)
+    key = bytes(range(32))
+    paths = write_tables(result, tmp_path / "out", pseudonym_key=key)
+    frame = pd.read_csv(paths["episodes"], dtype=str, keep_default_na=False)
+    assert list(frame.columns) == [*EPISODE_COLUMNS, "child_pseudonym"]
+    expected = hash_ids(result.episodes[s.CHILD_ID], key).tolist()
+    assert frame["child_pseudonym"].tolist() == expected and expected[0].startswith("K-")
+    assert "K1" not in paths["episodes"].read_text().replace("K-", "")
+    paths = write_tables(result, tmp_path / "public", row_level=False)
+    assert "episodes" not in paths and "audit" not in paths
+    assert not (tmp_path / "public" / "tables" / "episodes.csv").exists()

@@ -1,9 +1,16 @@
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import DBSCAN
 
 from geo import schema as s
-from geo.episodes import read_table
+from geo.episodes import Table, read_table
 from geo.errors import ParameterError
+from geo.output import summary_tables
 from geo.pipeline import AnalysisConfig, analyse
 from geo.validate import Period
 from tests.conftest import BANBURY, OUTSIDE, episode
@@ -284,3 +291,133 @@ def test_rates_with_and_without_population(wards, write_csv, tmp_path):
     assert district.loc["E07000177", "episodes_per_10k"] == 2.0  # 6 / 30,000
     assert pd.isna(district.loc["E07000178", "episodes_per_10k"])  # Oxford not given
     assert NO_POPULATION_NOTE not in result.notes
+
+
+# --- small hotspots, the validation hook -------------------------------------------------------
+
+
+def test_small_hotspots_are_dropped_before_the_tables(wards, write_csv):
+    rows = _rows()  # H01 at Banbury: 6 episodes of 2 children
+    rows += [episode(40 + i, 51.752, -1.2577, child_id=f"X{i}") for i in range(7)]  # 7 children
+    table = read_table(write_csv(rows))
+    every = analyse(table, wards=wards, config=AnalysisConfig())
+    assert every.counts["hotspots"] == 2 and every.counts["hotspots_suppressed"] == 0
+    big = every.hotspots.set_index(s.HOTSPOT_ID)
+    assert big.loc["H01", "children"] == 7 and big.loc["H02", "children"] == 2
+
+    result = analyse(table, wards=wards, config=AnalysisConfig(min_children_per_hotspot=3))
+    assert result.counts["hotspots"] == 1 and result.counts["hotspots_suppressed"] == 1
+    assert result.hotspots[s.HOTSPOT_ID].tolist() == ["H01"]
+    assert result.hotspots["children"].tolist() == [7]
+    assert result.hotspots.geometry.iloc[0].equals(every.hotspots.geometry.iloc[0])
+    # the Banbury episodes are in no hotspot, so no table counts them as hotspot episodes
+    banbury = result.episodes[s.WARD_NAME] == "Banbury Cross and Neithrop"
+    assert (result.episodes.loc[banbury, s.HOTSPOT_ID] == "").all()
+    ward = result.localities["ward"].set_index(s.WARD_NAME)
+    assert ward.loc["Banbury Cross and Neithrop", "hotspot_episodes"] == 0
+    assert result.totals["hotspot_episodes"].iloc[0] == 7
+    with pytest.raises(ParameterError, match="min_children_per_hotspot"):
+        AnalysisConfig(min_children_per_hotspot=0)
+
+
+def test_after_validation_sees_every_row_and_can_stop_the_run(wards, write_csv):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def hook(validated):
+        seen.append(validated[[s.ROW_NUMBER, s.STATUS, s.REASON]].copy())
+        raise Stop
+
+    with pytest.raises(Stop):
+        analyse(read_table(write_csv(_rows())), wards=wards, after_validation=hook)
+    frame = seen[0]
+    assert frame[s.ROW_NUMBER].tolist() == list(range(2, 11))
+    assert frame[s.REASON].tolist()[-1] == "invalid_date"
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+_PLACES = [  # a few addresses within a few hundred metres in Banbury and in Oxford, one outside
+    (52.0665, -1.3412), (52.0668, -1.3405), (52.0671, -1.3420), (52.0690, -1.3380),
+    (51.7520, -1.2577), (51.7524, -1.2570), (51.7531, -1.2590), (51.4540, -0.9730),
+]
+_ROW = st.tuples(
+    st.integers(0, len(_PLACES) - 1),  # where
+    st.integers(0, 7),  # child
+    st.integers(0, 170),  # day of 2020
+    st.sampled_from(["M", "F", ""]),
+    st.sampled_from(["12", "15", "16", ""]),
+    st.sampled_from(["residential", "foster", "family_home", ""]),
+)
+
+
+def _memory_table(rows, ids=None) -> Table:
+    """An episodes table built in memory (as read_table would give it): one row per tuple,
+    episode ids `ids` (default E0, E1...)."""
+    start = pd.Timestamp("2020-01-01 18:00")
+    ids = range(len(rows)) if ids is None else ids
+    records = [
+        {
+            "episode_id": f"E{i}", "child_id": f"C{child}",
+            "missing_from": (start + pd.Timedelta(days=day)).strftime("%Y-%m-%d %H:%M"),
+            "returned": (start + pd.Timedelta(days=day, hours=20)).strftime("%Y-%m-%d %H:%M"),
+            "lat": f"{_PLACES[where][0]}", "lon": f"{_PLACES[where][1]}", "sex": sex,
+            "age": age, "placement_type": placement,
+        }
+        for i, (where, child, day, sex, age, placement) in zip(ids, rows, strict=True)
+    ]  # fmt: skip
+    frame = pd.DataFrame(records, dtype=str)
+    frame.insert(0, s.ROW_NUMBER, range(2, len(frame) + 2))
+    return Table(frame, Path("memory.csv"), "utf-8", ",", None, {c: c for c in records[0]})
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(_ROW, min_size=1, max_size=40),
+    min_samples=st.sampled_from([2, 3, 5]),
+    min_children=st.sampled_from([1, 2]),
+    data=st.data(),
+)
+def test_permuting_the_rows_changes_no_summary_table(wards, rows, min_samples, min_children,
+                                                     data):
+    order = data.draw(st.permutations(range(len(rows))))
+    config = AnalysisConfig(min_samples=min_samples, min_children_per_hotspot=min_children)
+    first = analyse(_memory_table(rows), wards=wards, config=config)
+    again = analyse(_memory_table([rows[i] for i in order], order), wards=wards, config=config)
+    a, b = summary_tables(first), summary_tables(again)
+    assert list(a) == list(b)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+    for one, two in zip(first.hotspots.geometry, again.hotspots.geometry, strict=True):
+        assert one.normalize().equals_exact(two.normalize(), 1e-9)
+    # and every episode is in the same hotspot
+    by_id = first.episodes.set_index(s.EPISODE_ID)[s.HOTSPOT_ID]
+    assert again.episodes.set_index(s.EPISODE_ID)[s.HOTSPOT_ID].to_dict() == by_id.to_dict()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    places=st.lists(st.tuples(st.integers(0, 6), st.integers(1, 6)), min_size=1, max_size=12),
+    min_samples=st.integers(1, 9),
+    eps=st.sampled_from([60.0, 120.0, 250.0]),
+)
+def test_duplicate_locations_as_identical_rows_give_dbscan_on_every_row(wards, places,
+                                                                       min_samples, eps):
+    # each location given `count` times as identical rows (different episodes, same address):
+    # the pipeline clusters distinct locations weighted by their rows, which must be DBSCAN on
+    # every row
+    rows = [(where, k, 10, "M", "15", "") for where, count in places for k in range(count)]
+    result = analyse(_memory_table(rows), wards=wards,
+                     config=AnalysisConfig(eps_m=eps, min_samples=min_samples))
+    mapped = result.episodes[result.episodes[s.STATUS] == s.MAPPED]
+    xy = mapped[[s.X, s.Y]].to_numpy(float)
+    model = DBSCAN(eps=eps, min_samples=min_samples).fit(xy)
+    core = np.zeros(len(xy), dtype=bool)
+    core[model.core_sample_indices_] = True
+    ours = mapped[s.HOTSPOT_ID].to_numpy(dtype=object)
+    assert np.array_equal(ours == "", model.labels_ == -1)  # the same episodes in hotspots
+    pairs = set(zip(ours[core].tolist(), model.labels_[core].tolist(), strict=True))
+    assert len(pairs) == len(set(ours[core].tolist())) == len(set(model.labels_[core].tolist()))
+    assert result.counts["hotspots"] == len(set(model.labels_) - {-1})

@@ -38,7 +38,7 @@ from geo.privacy import (
     suppress_small_hotspots,
     wards_touched,
 )
-from geo.sdc import apply_sdc
+from geo.sdc import SDC_RULES, apply_sdc
 
 KEY = bytes(range(32))
 SALT = "correct horse battery staple"
@@ -442,24 +442,9 @@ def test_an_internal_run_is_caught_by_the_public_checks(tmp_path, write_csv, war
     assert {"map.html", "tables/episodes.csv", "tables/hotspots.csv"} <= sources
 
 
-# --- acceptance test for the public run, once the CLI has --audience ----------------------------
+# --- acceptance test for the public run ------------------------------------------------------
 
 
-def _cli_has_audience() -> bool:
-    parser = cli.build_parser()
-    with contextlib.redirect_stderr(io.StringIO()):
-        try:
-            parser.parse_args(["run", "x.csv", "--audience", "public"])
-        except SystemExit:
-            return False
-    return True
-
-
-@pytest.mark.xfail(
-    not _cli_has_audience(), strict=True, raises=SystemExit,
-    reason="`hotspots run --audience public` is not integrated yet (issue 6); this test runs "
-    "for real as soon as the option exists",
-)
 def test_public_run_discloses_no_fine_coordinate_and_no_small_count(tmp_path, wards):
     from geo.synth import generate_synthetic, write_synthetic
 
@@ -474,3 +459,158 @@ def test_public_run_discloses_no_fine_coordinate_and_no_small_count(tmp_path, wa
     found = scan_outputs(out, grid_m=250, count_threshold=5,
                          allowed=PublicReference.from_boundaries(wards))
     assert found == [], "\n".join(map(str, found[:20]))
+
+
+def _public_data(tmp_path):
+    """12 children missing from one Oxford address (a hotspot a public output shows), one
+    child 6 times from one Banbury home (a hotspot it must not show), and a few scattered
+    episodes (small counts); a homes register."""
+    from tests.conftest import BANBURY, OXFORD_CARFAX, episode
+
+    rows = [episode(i, *OXFORD_CARFAX, child_id=f"OX{i}", home_id="H-OX",
+                    placement_type="residential") for i in range(12)]
+    rows += [episode(20 + i, *BANBURY, child_id="BAN1", home_id="H-BAN",
+                     placement_type="residential") for i in range(6)]
+    rows += [episode(40, 51.6, -1.25, child_id="LONE"), episode(41, 51.9, -1.15, child_id="Z")]
+    src = tmp_path / "in" / "episodes.csv"
+    src.parent.mkdir()
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    pd.DataFrame(rows, columns=columns).to_csv(src, index=False)
+    homes = tmp_path / "in" / "homes.csv"
+    homes.write_text(
+        "home_id,type,name,places,lat,lon\n"
+        f"H-OX,residential,Carfax House,12,{OXFORD_CARFAX[0]},{OXFORD_CARFAX[1]}\n"
+        f"H-BAN,residential,Secret House,2,{BANBURY[0]},{BANBURY[1]}\n"
+    )
+    return src, homes
+
+
+def _quiet_main(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = cli.main([str(a) for a in argv])
+    return code, out.getvalue(), " ".join(err.getvalue().split())
+
+
+def test_a_public_run_writes_only_what_the_public_may_see(tmp_path, wards):
+    src, homes = _public_data(tmp_path)
+    out = tmp_path / "pub"
+    code, stdout, err = _quiet_main(["run", src, "--homes", homes, "--audience", "public",
+                                     "--out", out, "-q"])
+    assert code == 0, err
+    assert "Hotspots: 1 holding 12 of 20 mapped episodes; 1 with fewer than 10 children " \
+           "left out." in stdout
+    assert "Release check passed" in stdout
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == [
+        "map.html", "report.html", "run.json", "tables.xlsx", "tables/focus_lpa.csv",
+        "tables/hotspots.csv", "tables/localities_district.csv", "tables/localities_lpa.csv",
+        "tables/localities_ward.csv",
+    ]
+    spots = pd.read_csv(out / "tables" / "hotspots.csv", dtype=str, keep_default_na=False)
+    assert spots["hotspot_id"].tolist() == ["H01"] and spots["children"].tolist() == ["12"]
+    for hidden in ("centroid_lat", "centroid_lon", "locations", "area_ha", "main_home_id",
+                   "homes_residential"):
+        assert hidden not in spots.columns
+    ward = pd.read_csv(out / "tables" / "localities_ward.csv", dtype=str,
+                       keep_default_na=False).set_index("ward_name")
+    assert ward.loc["Banbury Cross and Neithrop", "children"] == "c"  # one child
+    assert ward.loc["Banbury Cross and Neithrop", "hotspot_episodes"] == "0"  # no small hotspot
+    doc = json.loads((out / "run.json").read_text())
+    assert [i["path"] for i in doc["inputs"]] == ["episodes.csv", "homes.csv"]
+    assert all("/" not in f["path"] for f in doc["boundaries"]["files"])
+    assert doc["audience"]["audience"] == "public"
+    assert doc["audience"]["settings"]["hotspot_geometry"] == "wards"
+    assert doc["disclosure_control"]["rule"] == "dfe"
+    assert doc["disclosure_control"]["rule_text"] == SDC_RULES["dfe"]
+    assert doc["disclosure_control"]["cells_hidden"]["localities_ward"] > 0
+    assert "hotspots_suppressed" not in doc["counts"] and doc["counts"]["homes_linking"] is None
+    assert doc["pseudonyms"] is None
+    assert not any("linked to the homes register" in n for n in doc["notes"])
+    text = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*")
+                   if p.suffix in (".html", ".json", ".csv"))
+    for secret in ("OX1", "BAN1", "LONE", "H-OX", "H-BAN", "Secret House", str(tmp_path)):
+        assert secret not in text, secret
+    assert not scan_outputs(out, grid_m=250, count_threshold=5,
+                            allowed=PublicReference.from_boundaries(wards))
+
+
+def test_a_public_run_with_a_comparison_controls_its_changes_too(tmp_path, wards):
+    from tests.conftest import OXFORD_CARFAX, episode
+
+    src, _ = _public_data(tmp_path)
+    frame = pd.read_csv(src, dtype=str, keep_default_na=False)
+    earlier = [episode(100 + i, *OXFORD_CARFAX, child_id=f"OX{i}", missing_from="2019-09-01")
+               for i in range(3)]
+    pd.concat([frame, pd.DataFrame(earlier, dtype=str)]).to_csv(src, index=False)
+    out = tmp_path / "pub"
+    code, _, err = _quiet_main(["run", src, "--audience", "public", "--out", out, "-q",
+                                "--period", "2020-01-01:2020-06-30", "--compare-period",
+                                "2019-07-01:2019-12-31"])
+    assert code == 0, err
+    lpa = pd.read_csv(out / "tables" / "localities_lpa.csv", dtype=str,
+                      keep_default_na=False).set_index("lpa_name")
+    assert lpa.loc["Oxford", "episodes_prev"] == "c"  # 3 episodes then
+    assert lpa.loc["Oxford", "episodes_change"] == "c"  # else 12 - change = 3
+    assert lpa.loc["Oxford", "episodes_change_share"] == "c"
+    doc = json.loads((out / "run.json").read_text())
+    assert "hotspots_suppressed" not in doc["comparison"]["counts"]
+    assert doc["comparison"]["counts"]["mapped"] == "c"
+
+
+def test_a_public_run_with_nhs_rounding_and_a_grid(tmp_path, wards):
+    src, _ = _public_data(tmp_path)
+    out = tmp_path / "pub"
+    code, _, err = _quiet_main(["run", src, "--audience", "public", "--sdc", "nhs",
+                                "--grid-m", "500", "--out", out, "-q"])
+    assert code == 0, err
+    spots = pd.read_csv(out / "tables" / "hotspots.csv", dtype=str, keep_default_na=False)
+    assert spots["episodes"].tolist() == ["10"] and spots["children"].tolist() == ["10"]
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["audience"]["settings"]["grid_m"] == 500
+    assert doc["counts"]["mapped"] == 20 and doc["counts"]["children_mapped"] == 15
+    assert doc["row_conservation"] == "read 20 = mapped 20 + rejected 0 + outside_area 0"
+    assert not scan_outputs(out, grid_m=500, count_threshold=7,
+                            allowed=PublicReference.from_boundaries(wards))
+
+
+def test_public_runs_refuse_what_would_disclose(tmp_path):
+    from tests.conftest import BANBURY, episode
+
+    src, _ = _public_data(tmp_path)
+    internal = tmp_path / "internal"
+    assert _quiet_main(["run", src, "--out", internal, "-q"])[0] == 0
+    code, _, err = _quiet_main(["run", src, "--audience", "public", "--out", internal, "-q"])
+    assert code == 2 and "holds a pseudonymisation key" in err  # even with --force
+    assert _quiet_main(["run", src, "--audience", "public", "--out", internal, "-q",
+                        "--force"])[0] == 2
+    for extra, message in (
+        (["--sdc", "none"], "`--sdc none` is for internal outputs only"),
+        (["--show-home-names"], "Home names are never shown"),
+        (["--min-children", "5"], "at least 6 distinct children"),
+        (["--grid-m", "100"], "at least 250"),
+        (["--salt", "a long enough passphrase"], "a public output has no pseudonyms"),
+    ):
+        code, _, err = _quiet_main(["run", src, "--audience", "public", "--out",
+                                    tmp_path / "x", "-q", *extra])
+        assert code == 2 and message in err, (extra, err)
+    assert not (tmp_path / "x").exists()
+    # too few episodes: the area's own total would be 'c'
+    tiny = tmp_path / "tiny.csv"
+    pd.DataFrame([episode(i, *BANBURY, child_id="A") for i in range(4)]).to_csv(tiny,
+                                                                               index=False)
+    code, _, err = _quiet_main(["run", tiny, "--audience", "public", "--out", tmp_path / "x",
+                                "-q"])
+    assert code == 2 and "nothing to publish" in err and not (tmp_path / "x").exists()
+
+
+def test_a_forced_public_run_checks_the_files_already_in_the_folder(tmp_path):
+    src, _ = _public_data(tmp_path)
+    out = tmp_path / "pub"
+    out.mkdir()
+    (out / "addresses.csv").write_text("name,lat,lon\nA home,51.752301,-1.257712\n")
+    code, _, err = _quiet_main(["run", src, "--audience", "public", "--out", out, "-q",
+                                "--force"])
+    assert code == 2 and "Refusing to release the output" in err and "addresses.csv" in err
+    assert [p.name for p in out.iterdir()] == ["addresses.csv"]  # nothing moved in
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "pub"]  # no staging left

@@ -376,3 +376,87 @@ def test_sdc_reports_what_it_hid(summary_sheets):
     assert summary["primary"] > 0 and summary["rule"] == "dfe"
     hidden = (result.table[result.primary.columns] == C).to_numpy()
     assert hidden.sum() == summary["primary"] + summary["secondary"]
+
+
+# --- changes between periods, the focus table -------------------------------------------------
+
+
+def _with_changes() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "area": ["A", "B", "C"],
+            "episodes": [20, 4, 13],
+            "episodes_prev": [12, 9, 3],
+            "episodes_change": [8, -5, 10],
+            "episodes_change_share": [0.667, -0.556, 3.333],
+        }
+    )
+
+
+def test_changes_are_hidden_with_either_count_and_may_be_negative():
+    assert column_kind("episodes_change") == "change"
+    assert column_kind("episodes_change_share") == "ratio"
+    out = apply_sdc(_with_changes(), rule="dfe", groups=[])
+    assert out["episodes"].tolist() == [20, C, 13]
+    assert out["episodes_prev"].tolist() == [12, 9, C]
+    assert out["episodes_change"].tolist() == [8, C, C]
+    assert out["episodes_change_share"].tolist() == [0.667, C, C]
+
+
+def test_nhs_changes_are_recomputed_from_the_rounded_counts():
+    out = apply_sdc(_with_changes(), rule="nhs")
+    assert out["episodes"].tolist() == [20, C, 15]
+    assert out["episodes_prev"].tolist() == [10, 10, C]
+    assert out["episodes_change"].tolist() == [10, C, C]  # 20 - 10, not the exact 8
+    assert out["episodes_change_share"].tolist() == [1.0, C, C]
+
+
+@pytest.fixture(scope="module")
+def with_focus(summary_sheets):
+    from geo.pipeline import _focus_table
+
+    sheets = dict(summary_sheets)
+    localities = {"ward": sheets["localities_ward"], "lpa": sheets["localities_lpa"]}
+    sheets["focus_lpa"] = _focus_table(localities, "Cherwell and West Oxfordshire")
+    return sheets
+
+
+def test_the_focus_table_publishes_what_the_ward_and_lpa_tables_publish(with_focus):
+    out = sdc_tables(with_focus, rule="dfe")
+    focus, ward, lpa = out["focus_lpa"], out["localities_ward"], out["localities_lpa"]
+    counts = [c for c in focus.columns if column_kind(c) != "other"]
+    rows = focus[focus["row"] == "ward"].set_index("ward_code")[counts]
+    same = ward.set_index("ward_code").loc[rows.index, counts]
+    pd.testing.assert_frame_equal(rows.astype(object), same.astype(object), check_dtype=False)
+    total = focus[focus["row"] == "total"][counts].iloc[0]
+    mine = lpa.set_index("lpa_name").loc["Cherwell and West Oxfordshire", counts]
+    pd.testing.assert_series_equal(total.astype(object), mine.astype(object), check_dtype=False,
+                                   check_names=False)
+    # and within the focus table no hidden ward is alone against its published LPA total
+    for c in additive_columns_of(counts):
+        if total[c] != C:
+            assert int((rows[c] == C).sum()) != 1, c
+    # the ward table is still protected against the county total
+    for c in additive_columns_of(counts):
+        if out["totals"][c].iloc[0] != C:
+            assert int((ward[c] == C).sum()) != 1, c
+
+
+def test_a_ward_hidden_for_the_focus_table_is_hidden_in_the_ward_table_too():
+    # two hidden wards in the county (F1, O1) protect each other in the ward table; in the
+    # focus table of LPA F, F1 would be alone against F's total, so F2 is hidden, there and in
+    # the ward table (else the ward table would give F2, and F1 = F - F2)
+    ward = pd.DataFrame({"ward_code": ["F1", "F2", "O1", "O2"], "lpa_name": ["F", "F", "O", "O"],
+                         "episodes": [3, 20, 3, 30]})
+    lpa = pd.DataFrame({"lpa_name": ["F", "O"], "episodes": [23, 33]})
+    totals = pd.DataFrame({"area": ["All areas"], "episodes": [56]})
+    focus = pd.DataFrame({"row": ["ward", "ward", "total"], "ward_code": ["F2", "F1", ""],
+                          "lpa_name": ["F", "F", "F"], "episodes": [20, 3, 23]})
+    alone = sdc_tables({"localities_ward": ward, "localities_lpa": lpa, "totals": totals},
+                       rule="dfe")
+    assert alone["localities_ward"]["episodes"].tolist() == [C, 20, C, 30]
+    out = sdc_tables({"localities_ward": ward, "localities_lpa": lpa, "totals": totals,
+                      "focus_lpa": focus}, rule="dfe")
+    assert out["focus_lpa"]["episodes"].tolist() == [C, C, 23]
+    assert out["localities_ward"]["episodes"].tolist() == [C, C, C, 30]
+    assert out["localities_lpa"]["episodes"].tolist() == [23, 33]

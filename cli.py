@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="draw an online street map under the layers (e.g. OpenStreetMap): "
                      "the map then contacts that server when opened (default: none, offline)")
     _privacy_options(run)
+    _evidence_options(run)
     out = run.add_argument_group("checks and the output folder")
     out.add_argument("--strict", action="store_true",
                      help="stop (exit code 2, nothing written) if any row is rejected (rows "
@@ -435,6 +436,37 @@ def _print_timings(outcome: RunOutcome) -> None:
     print(f"Timings (s): {steps}", file=sys.stderr)
 
 
+def _evidence_options(p: argparse.ArgumentParser) -> None:
+    ev = p.add_argument_group(
+        "evidence for the panel (internal audience only; docs/evidence.md)"
+    )
+    ev.add_argument("--benchmarks", type=Path, metavar="FILE",
+                    help="published local-authority figures to compare with (CSV/XLSX: la_code, "
+                    "la_name, period and the measures; see examples/benchmarks_example.csv)")
+    ev.add_argument("--neighbours", type=Path, metavar="FILE",
+                    help="statistical neighbours (la_code, neighbour_code, rank)")
+    ev.add_argument("--host-code", metavar="CODE",
+                    help="the host's code in the benchmarks file (default: found by name)")
+    ev.add_argument("--la-boundaries", type=Path, metavar="FILE",
+                    help="local authority polygons covering England, to name where the "
+                    "county's own children placed out of area went missing")
+    ev.add_argument("--stability-runs", type=_int, default=None, metavar="N",
+                    help="bootstrap re-runs of the clustering per hotspot (default: 200, "
+                    "fewer for very large inputs)")
+    ev.add_argument("--gi-cell-m", type=_positive_float, default=500.0, metavar="M",
+                    help="Getis-Ord Gi* grid cell in metres (default: 500)")
+    ev.add_argument("--no-evidence", action="store_true",
+                    help="skip the Gi* test, stability and placed-out tables (faster)")
+
+
+def _evidence_args(args: argparse.Namespace) -> EvidenceOptions:
+    return EvidenceOptions(
+        enabled=not args.no_evidence, benchmarks=args.benchmarks, neighbours=args.neighbours,
+        host_code=args.host_code, la_boundaries=args.la_boundaries,
+        stability_runs=args.stability_runs, cell_m=args.gi_cell_m,
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     _check_source("run", args)
     progress = Progress(sys.stderr, quiet=args.quiet)
@@ -543,6 +575,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         min_children=args.min_children,
         show_home_names=args.show_home_names,
         tiles=args.tiles,
+        evidence=_demo_evidence(),
         progress=progress,
     )
     print(f"Synthetic data: {data['episodes']} and {data['homes']}")
@@ -799,6 +832,7 @@ def run_analysis(
     strict: bool = False,
     force: bool = False,
     tiles: str | None = None,
+    evidence: EvidenceOptions | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> RunOutcome:
     """Read, analyse and write everything for one run.
@@ -860,6 +894,21 @@ def run_analysis(
     pub = publish(result, who, bset.wards)
     clock.lap("disclosure control")
 
+    ev = None
+    evidence = evidence or EvidenceOptions()
+    if evidence.enabled and not who.public:
+        from geo.context import build_evidence
+
+        progress("Testing the hotspots (Gi*, stability by child) and placed-out episodes")
+        ev = build_evidence(
+            result, bset.wards, cell_m=evidence.cell_m, stability_runs=evidence.stability_runs,
+            la_boundaries=evidence.la_boundaries, benchmarks=evidence.benchmarks,
+            neighbours=evidence.neighbours, host_code=evidence.host_code,
+        )  # fmt: skip
+        clock.lap("evidence")
+    elif evidence.enabled:
+        progress("Evidence tables are internal only (they hold per-child figures): skipped")
+
     focus = result.info.get("focus_lpa")
     context = MapContext(
         wards=bset.wards,
@@ -876,6 +925,7 @@ def run_analysis(
         show_hotspot_centres=who.hotspot_centres,
         show_locations=who.point_locations,
         place_labels=None if who.point_locations else _coarse_labels(bset),
+        evidence=ev,
     )
     with _staging(final) as tmp:
         key_note = None
@@ -885,6 +935,12 @@ def run_analysis(
         paths = write_tables(pub.result, tmp, show_home_names=who.home_names, sheets=pub.sheets,
                              row_level=who.episodes_csv,
                              pseudonym_key=key if who.child_pseudonyms else None)
+        if ev is not None:
+            from geo.context import evidence_tables
+            from geo.output import write_plain_csv
+
+            for name, table in evidence_tables(ev).items():
+                paths[name] = write_plain_csv(table, tmp / "tables" / f"{name}.csv")
         clock.lap("tables")
         progress("Drawing the map")
         drawn = _for_maps(pub.result)
@@ -903,7 +959,8 @@ def run_analysis(
             inputs=_inputs_doc(loaded, homes_table, pop, full_paths=who.input_paths),
             boundaries=_boundaries_doc(bset, full_paths=who.input_paths),
             outputs=paths, version=version(), counts=pub.counts,
-            extra=_run_extra(result, pub, index, config, salt is not None),
+            extra={**_run_extra(result, pub, index, config, salt is not None),
+                   **({"evidence": _evidence_doc(ev)} if ev is not None else {})},
         )  # fmt: skip
         if who.public:
             progress("Checking the public output before release")
@@ -924,6 +981,36 @@ def run_analysis(
                                        ("homes.csv", who.homes_csv or homes is None)) if not on),
         timings=clock.timings,
     )
+
+
+@dataclass(frozen=True)
+class EvidenceOptions:
+    """What `run_analysis` does for issue 8's evidence (internal audience only)."""
+
+    enabled: bool = True
+    benchmarks: Path | None = None
+    neighbours: Path | None = None
+    host_code: str | None = None
+    la_boundaries: Path | None = None
+    stability_runs: int | None = None
+    cell_m: float = 500.0
+
+
+def _demo_evidence() -> EvidenceOptions:
+    """The demo compares with the shipped synthetic benchmark files, when they are there."""
+    examples = Path(__file__).resolve().parent / "examples"
+    bench, neigh = examples / "benchmarks_example.csv", examples / "neighbours_example.csv"
+    if bench.is_file() and neigh.is_file():
+        return EvidenceOptions(benchmarks=bench, neighbours=neigh)
+    return EvidenceOptions()
+
+
+def _evidence_doc(ev: object) -> dict[str, object]:
+    from geo.context import evidence_summary
+
+    doc = dict(evidence_summary(ev))  # type: ignore[arg-type]
+    doc.pop("timings", None)  # run.json holds nothing that varies between identical runs
+    return doc
 
 
 def _for_maps(result: AnalysisResult) -> AnalysisResult:

@@ -59,6 +59,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_plain_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a table as UTF-8 CSV, the way every table of the output folder is written."""
+    frame = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    return _csv(frame, path)
+
+
 def _csv(frame: pd.DataFrame, path: Path, float_format: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(

@@ -17,7 +17,7 @@ from geo.areas import AREA_COLUMNS, assign_areas
 from geo.cluster import (
     check_cluster_params,
     check_method,
-    cluster_episodes,
+    cluster_episodes_info,
     hotspot_ids,
     hotspot_outlines,
 )
@@ -258,6 +258,7 @@ def analyse(
     step("hotspots", _cluster_message(config, episodes))
     episodes, outlines = _cluster(episodes, config)
     suppressed = int(episodes.attrs.pop(SUPPRESSED_HOTSPOTS, 0))
+    clustering = episodes.attrs.pop(CLUSTERING, {})
     done("hotspots")
 
     step("tables", "Summarising localities and hotspots")
@@ -330,7 +331,7 @@ def analyse(
     else:
         counts["homes_linking"] = None
     info["notes_with_counts"] = count_notes  # left out of outputs under disclosure control
-    info["method"] = _method_info(config)
+    info["method"] = {**_method_info(config), "clustering": clustering}
     info["report_checks"] = report_checks(totals)
     info["notes"] = notes
     return AnalysisResult(
@@ -387,6 +388,7 @@ def _cluster_message(config: AnalysisConfig, episodes: pd.DataFrame) -> str:
 
 
 SUPPRESSED_HOTSPOTS = "hotspots_suppressed"  # attrs key: hotspots dropped as too small
+CLUSTERING = "clustering"  # attrs key: how the clustering ran (geo.cluster.ClusterInfo)
 
 
 def _cluster(
@@ -403,13 +405,14 @@ def _cluster(
     precise = mapped_mask & episodes[s.PRECISION].isin(config.hotspot_precisions).to_numpy()
     x = episodes[s.X].to_numpy()[precise]
     y = episodes[s.Y].to_numpy()[precise]
-    labels = cluster_episodes(
+    labels, how = cluster_episodes_info(
         x, y, eps_m=config.eps_m, min_samples=config.min_samples, method=config.method
     )
     ids = np.full(len(episodes), "", dtype=object)
     ids[precise] = hotspot_ids(labels, prefix=prefix)
     out = episodes.copy()
     out[s.HOTSPOT_ID] = ids
+    out.attrs[CLUSTERING] = how.describe()
     outlines = hotspot_outlines(x, y, labels)
     outlines[s.HOTSPOT_ID] = hotspot_ids(outlines["label"].to_numpy(dtype=np.int64),
                                          prefix=prefix)

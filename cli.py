@@ -561,7 +561,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     make_audience(args.audience, sdc=args.sdc, show_home_names=args.show_home_names,
                   grid_m=args.grid_m, min_children=args.min_children)  # refuse before writing
     _tiles_warning(args.tiles)
-    data = write_synthetic_data(args.out / "data", seed=args.seed, progress=progress)
+    data = write_synthetic_data(args.out / "data", seed=args.seed, placed_out=True,
+                                progress=progress)
     outcome = run_analysis(
         episodes=data["episodes"],
         eps_m=args.eps_m,
@@ -1456,18 +1457,24 @@ def write_synthetic_data(
     *,
     seed: int = 1,
     n_episodes: int = 1000,
+    placed_out: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Path]:
-    """Generate synthetic episodes and homes inside the bundled wards, and write them."""
+    """Generate synthetic episodes and homes inside the bundled wards, and write them.
+
+    With `placed_out`, a few of the county's own looked-after children are placed in
+    neighbouring authorities (their episodes fall outside the boundary set), as in the demo."""
     from boundaries import bundled_boundaries
     from geo.errors import ParameterError
-    from geo.synth import generate_synthetic, write_synthetic
+    from geo.synth import add_placed_out, generate_synthetic, write_synthetic
 
     if n_episodes < 1:
         msg = f"`--episodes` must be at least 1. Got {n_episodes} instead."
         raise ParameterError(msg)
     progress(f"Generating {n_episodes:,} synthetic episodes (seed {seed})")
     data = generate_synthetic(bundled_boundaries().wards, seed=seed, n_episodes=n_episodes)
+    if placed_out:
+        data = add_placed_out(data, seed=seed)
     return write_synthetic(data, out_dir)
 
 

@@ -32,7 +32,10 @@ import shapely
 from geo import schema as sc
 from geo.errors import BoundaryError, ParameterError
 
-__all__ = ["EPISODE_COLUMNS", "HOME_COLUMNS", "SynthData", "generate_synthetic", "write_synthetic"]
+__all__ = [
+    "EPISODE_COLUMNS", "HOME_COLUMNS", "SynthData", "add_placed_out", "generate_synthetic",
+    "write_synthetic",
+]
 
 # --- output columns ---------------------------------------------------------------------------
 EPISODE_COLUMNS: Final = (
@@ -846,3 +849,53 @@ def _format_minutes(
     _put_digits(codes, 14, minute_of_day % 60, 2)
     out[keep] = _text(codes)[inverse]
     return out
+
+
+# --- children placed out of area (the host's own children, missing elsewhere) ------------------
+
+# Town centres outside Oxfordshire where the county places children (public places, not
+# addresses): name of the local authority, lat, lon.
+PLACED_OUT_TOWNS: Final = (
+    ("Reading", 51.4543, -0.9781),
+    ("Swindon", 51.5558, -1.7797),
+    ("West Northamptonshire", 52.2405, -0.9027),
+    ("Buckinghamshire", 51.8168, -0.8124),
+    ("Gloucestershire", 51.8994, -2.0783),
+)
+PLACED_OUT_SHARE: Final = 0.04  # of the host's looked-after children, in the demo
+
+
+def add_placed_out(
+    data: SynthData,
+    *,
+    share: float = PLACED_OUT_SHARE,
+    seed: int = 1,
+    host_authority: str = "Oxfordshire",
+) -> SynthData:
+    """Move some of the host's own looked-after children to placements outside the county.
+
+    Their episodes are located in a neighbouring authority's town (jittered by up to ~300 m)
+    with `placement_la` set, so they come out as ``outside_area`` and feed the placed-out
+    table. The returned data is otherwise unchanged (same episodes, same order).
+    """
+    rng = np.random.default_rng(seed + 7919)
+    episodes = data.episodes.copy()
+    host = episodes[sc.PLACING_AUTHORITY].astype(str) == host_authority
+    looked_after = episodes[sc.CARE_STATUS].astype(str) == "looked_after"
+    children = np.sort(episodes.loc[host & looked_after, sc.CHILD_ID].astype(str).unique())
+    n = round(len(children) * share)
+    if n == 0:
+        return data
+    chosen = rng.choice(children, size=n, replace=False)
+    town_of = {c: PLACED_OUT_TOWNS[i % len(PLACED_OUT_TOWNS)] for i, c in enumerate(chosen)}
+    rows = episodes[sc.CHILD_ID].astype(str).isin(set(chosen)).to_numpy()
+    towns = [town_of[c] for c in episodes.loc[rows, sc.CHILD_ID].astype(str)]
+    jitter = rng.uniform(-0.003, 0.003, size=(int(rows.sum()), 2))
+    episodes["placement_la"] = ""
+    lat = np.array([t[1] for t in towns]) + jitter[:, 0]
+    lon = np.array([t[2] for t in towns]) + jitter[:, 1]
+    episodes.loc[rows, sc.LAT] = np.round(lat, 6)
+    episodes.loc[rows, sc.LON] = np.round(lon, 6)
+    episodes.loc[rows, "placement_la"] = [t[0] for t in towns]
+    episodes.loc[rows, sc.HOME_ID] = ""
+    return SynthData(episodes=episodes, homes=data.homes)

@@ -326,3 +326,27 @@ def test_bad_parameters_are_refused(wards):
 def test_wards_in_another_crs_give_the_same_kind_of_data(wards):
     d = generate_synthetic(wards.to_crs(sc.BNG), n_episodes=200)
     assert (ward_of(wards, d.episodes)["hits"] == 1).all()
+
+
+def test_add_placed_out_moves_some_host_children_outside_the_county(wards):
+    from geo.synth import PLACED_OUT_TOWNS, add_placed_out
+
+    data = generate_synthetic(wards, seed=1)
+    moved = add_placed_out(data, seed=1)
+    ep = moved.episodes
+    out = ep[ep["placement_la"] != ""]
+    assert len(out) > 0 and len(ep) == len(data.episodes)
+    assert set(out["placing_authority"]) == {"Oxfordshire"}
+    assert set(out["care_status"]) == {"looked_after"}
+    assert set(out["placement_la"]) <= {t[0] for t in PLACED_OUT_TOWNS}
+    # the moved children's episodes all moved, and lie outside every ward
+    moved_children = set(out["child_id"])
+    assert (ep[ep["child_id"].isin(moved_children)]["placement_la"] != "").all()
+    union = wards.union_all()
+    import shapely
+
+    pts = shapely.points(out["lon"].astype(float), out["lat"].astype(float))
+    assert not shapely.contains(union, pts).any()
+    # nobody else changed
+    same = ~ep["child_id"].isin(moved_children)
+    assert ep.loc[same, "lat"].equals(data.episodes.loc[same, "lat"])

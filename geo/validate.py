@@ -322,6 +322,17 @@ def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
 
+def require_location_columns(table: Table, subject: str, found: str) -> None:
+    """Refuse a table with no complete location form (lat/lon, easting/northing, postcode)."""
+    cols = set(table.frame.columns)
+    if not any(all(c in cols for c in form) for form in s.LOCATION_FORMS):
+        msg = (
+            f"The {subject} {table.path} has no location columns: expected `lat` and `lon`, "
+            f"`easting` and `northing`, or `postcode`. Columns found: {found}."
+        )
+        raise InputError(msg, path=table.path)
+
+
 def check_columns(table: Table, *, what: str = "episodes") -> None:
     """Refuse a file that lacks the required columns or any location column, or has no rows."""
     cols = set(table.frame.columns) - {s.ROW_NUMBER}
@@ -349,12 +360,7 @@ def check_columns(table: Table, *, what: str = "episodes") -> None:
                 f"`{lack}` column. Locations need both. Columns found: {found}."
             )
             raise InputError(msg, path=table.path)
-    if not any(all(c in cols for c in form) for form in s.LOCATION_FORMS):
-        msg = (
-            f"The {what} file {table.path} has no location columns: expected `lat` and `lon`, "
-            f"`easting` and `northing`, or `postcode`. Columns found: {found}."
-        )
-        raise InputError(msg, path=table.path)
+    require_location_columns(table, f"{what} file", found)
     if table.frame.empty:
         blank = f" ({table.blank_rows} blank rows were skipped)" if table.blank_rows else ""
         msg = f"The {what} file {table.path} has a header row but no data rows{blank}."

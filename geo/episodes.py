@@ -351,9 +351,10 @@ def _read_csv_fast(
     """
     if not text or text[0] in "\r\n":
         return None
+    data = text.encode("utf-8")  # the C parser reads bytes much faster than a text stream
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            io.BytesIO(data),
             sep=delimiter,
             header=None,
             dtype=object,
@@ -361,6 +362,7 @@ def _read_csv_fast(
             keep_default_na=False,
             skip_blank_lines=False,
             engine="c",
+            encoding="utf-8",
             quoting=csv.QUOTE_MINIMAL,
             doublequote=True,
         )
@@ -368,19 +370,75 @@ def _read_csv_fast(
         return None
     if frame.empty:
         return None
+    strip = _cells_may_need_strip(data, delimiter)
+    del data
     raw_header = ["" if pd.isna(v) else str(v) for v in frame.iloc[0]]
+    # Short rows and blank lines: pandas fills the cells they lack with NaN, so a row that
+    # lacks any cell lacks the last one: only those rows need looking at in the other columns.
+    short = np.flatnonzero(pd.isna(frame[frame.columns[-1]].to_numpy(dtype=object)))
     columns = []
-    for col in frame.columns:
-        values = frame[col].to_numpy(dtype=object)
-        missing = pd.isna(values)
-        if missing.any():  # short rows and blank lines: pandas fills them with NaN
-            values = values.copy()
-            values[missing] = ""
-        columns.append(np.asarray(pd.Series(values, dtype=object).str.strip(), dtype=object))
+    for col in list(frame.columns):
+        values = frame.pop(col).to_numpy(dtype=object)
+        if len(short):
+            missing = short[pd.isna(values[short])]
+            if len(missing):
+                values = values.copy()
+                values[missing] = ""
+        if strip:
+            values = np.asarray(pd.Series(values, dtype=object).str.strip(), dtype=object)
+        columns.append(values)
     header = raw_header  # an unnamed empty column is dropped by `_finish`
     if not any(h.strip() for h in header):
         return None
-    return header, 1, [c[1:] for c in columns], len(frame) - 1
+    return header, 1, [c[1:] for c in columns], len(columns[0]) - 1
+
+
+_STRIP_CHUNK = 1 << 24
+
+
+def _cells_may_need_strip(data: bytes, delimiter: str) -> bool:
+    """False when no cell of this UTF-8 CSV text can start or end with whitespace.
+
+    Stripping a million-row file cell by cell costs seconds; this screen costs a fraction of
+    that. It is conservative: the text must be ASCII, hold no whitespace control character
+    but line breaks (and a tab delimiter), and every space must sit between two bytes that
+    are neither the delimiter, a line break nor a double quote, and not at either end; a
+    carriage return must end a line, and no double quote may touch a line break.
+    """
+    if not data.isascii():
+        return True  # non-ASCII whitespace (no-break space...) could sit at an edge
+    arr = np.frombuffer(data, dtype=np.uint8)
+    if len(arr) == 0:
+        return False
+    if arr[0] == 32 or arr[-1] == 32:
+        return True
+    delim = ord(delimiter)
+    edges = np.zeros(256, dtype=bool)
+    edges[[delim, 10, 13, 34]] = True
+    breaks = np.zeros(256, dtype=bool)
+    breaks[[10, 13]] = True
+    for start in range(0, len(arr), _STRIP_CHUNK):
+        part = arr[start : start + _STRIP_CHUNK]
+        control = part < 32
+        if control.any():
+            allowed = np.count_nonzero(part == 10) + np.count_nonzero(part == 13)
+            if delim < 32:
+                allowed += np.count_nonzero(part == delim)
+            if np.count_nonzero(control) != allowed:
+                return True  # a tab, form feed, ... that str.strip would remove
+        spaces = np.flatnonzero(part == 32) + start
+        if len(spaces) and (edges[arr[spaces - 1]].any() or edges[arr[spaces + 1]].any()):
+            return True
+        returns = np.flatnonzero(part == 13) + start
+        returns = returns[returns + 1 < len(arr)]
+        if len(returns) and (arr[returns + 1] != 10).any():
+            return True  # a carriage return that does not end a line
+        quotes = np.flatnonzero(part == 34) + start
+        if len(quotes):  # a quoted cell that starts or ends with a line break
+            near = np.concatenate([quotes[quotes > 0] - 1, quotes[quotes + 1 < len(arr)] + 1])
+            if breaks[arr[near]].any():
+                return True
+    return False
 
 
 def _columns(rows: list[list[str]], width: int) -> list[np.ndarray]:
@@ -580,13 +638,19 @@ def _finish(
         letters[name] = letter
         kept[name] = position - 1
     row_numbers = np.arange(first_row, first_row + n_rows, dtype="int64")
-    nonblank = np.zeros(n_rows, dtype=bool)
-    for values in columns:
-        nonblank |= values != ""
+    # a row is blank when every cell is: test the first column, then only its blank rows
+    candidates = np.flatnonzero(columns[0] == "") if columns else np.arange(n_rows)
+    for values in columns[1:]:
+        if not len(candidates):
+            break
+        candidates = candidates[values[candidates] == ""]
+    nonblank = np.ones(n_rows, dtype=bool)
+    nonblank[candidates] = False
     blank = int(n_rows - nonblank.sum())
-    data: dict[str, object] = {ROW_NUMBER: row_numbers[nonblank]}
+    every = not len(candidates)
+    data: dict[str, object] = {ROW_NUMBER: row_numbers if every else row_numbers[nonblank]}
     for name, i in kept.items():
-        data[name] = pd.Series(columns[i][nonblank], dtype="str")
+        data[name] = pd.Series(columns[i] if every else columns[i][nonblank], dtype="str")
     frame = pd.DataFrame(data)
     frame.index = pd.RangeIndex(len(frame))
     return frame, original, blank, tuple(notes)

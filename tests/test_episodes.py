@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from geo.episodes import Table, normalise_header, read_table
+from geo.episodes import Table, _cells_may_need_strip, normalise_header, read_table
 from geo.errors import HotspotError, InputError
 from geo.schema import ROW_NUMBER
 
@@ -577,3 +577,28 @@ def test_round_trip_of_csv_writer_output(tmp_path, data, encoding):
     got = [(r[ROW_NUMBER], [r["a"], r["b"], r["c"]]) for r in table.frame.to_dict("records")]
     assert got == expected
     assert table.blank_rows == len(rows) - len(expected)
+
+
+_CELL = st.text(alphabet=st.sampled_from(list("ab1 ,;\"\t\r\n\xa0\x0b")), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rows=st.lists(st.lists(_CELL, min_size=1, max_size=4), min_size=1, max_size=6),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_strip_screen_never_misses_a_cell_with_whitespace_at_an_edge(rows, delimiter):
+    """The reader skips stripping when the screen says no cell needs it: it must be right."""
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    text = buffer.getvalue()
+    if not _cells_may_need_strip(text.encode("utf-8"), delimiter):
+        parsed = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        assert all(cell == cell.strip() for row in parsed for cell in row)
+
+
+def test_strip_screen_lets_plain_files_through():
+    text = "episode_id,missing_from,lat\nE1,2020-01-01 10:00,51.7\nE2,2020-01-02,51.8\n"
+    assert not _cells_may_need_strip(text.encode(), ",")
+    for bad in ("E1 ,x\n", "E1, x\n", "E1,\"x \"\n", "E1,x\t\n", "E1,x\r\ny\rz\n", "é ,x\n"):
+        assert _cells_may_need_strip(bad.encode(), ",")

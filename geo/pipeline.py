@@ -735,9 +735,12 @@ def _counts(episodes: pd.DataFrame, table: Table) -> dict[str, object]:
     rejected = int((status == s.REJECTED).sum())
     outside = int((status == s.OUTSIDE_AREA).sum())
     reasons = episodes.loc[status == s.REJECTED, s.REASON].value_counts().sort_index()
-    warnings = (
-        episodes[s.WARNINGS].str.split(";").explode().loc[lambda w: w != ""].value_counts()
-    )
+    # split the distinct warning lists, not a million rows of them
+    warnings: dict[str, int] = {}
+    for codes, n in episodes[s.WARNINGS].astype(object).value_counts().items():
+        for code in str(codes).split(";"):
+            if code:
+                warnings[code] = warnings.get(code, 0) + int(n)
     precision = (
         episodes.loc[status == s.MAPPED, s.PRECISION].value_counts().sort_index()
     )

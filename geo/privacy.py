@@ -425,9 +425,10 @@ def hash_ids(ids: pd.Series, key: bytes, *, prefix: str = PSEUDONYM_PREFIX) -> p
         raise ValueError(msg)
     codes, uniques = pd.factorize(ids.astype(object), use_na_sentinel=True)
     digests = []
+    key = bytes(key)
     for value in uniques:
         text = _id_text(value)
-        digest = hmac.new(bytes(key), text.encode("utf-8"), hashlib.sha256).hexdigest()
+        digest = hmac.digest(key, text.encode("utf-8"), "sha256").hex()  # one-shot: fast path
         digests.append(prefix + digest[:PSEUDONYM_HEX] if text else "")
     table = np.array([*digests, ""], dtype=object)  # code -1 (missing) -> ""
     return pd.Series(table[codes], index=ids.index, name=ids.name, dtype=object)

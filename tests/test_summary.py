@@ -1,8 +1,11 @@
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo import schema as s
-from geo.summary import report_checks, summarise, summarise_totals
+from geo.summary import _first_seen, report_checks, summarise, summarise_totals
 
 
 def _episodes() -> pd.DataFrame:
@@ -147,3 +150,18 @@ def test_totals_of_no_episodes_is_one_row_of_zeros():
     totals = summarise_totals(_episodes().iloc[0:0], "All")
     assert len(totals) == 1 and totals.iloc[0]["episodes"] == 0
     assert all(c["holds"] is None for c in report_checks(totals))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=60))
+def test_first_seen_matches_numpy_unique(values):
+    keys = np.array(values, dtype=np.int64)
+    pair, first, of_row, counts = _first_seen(keys)
+    u, u_first, _, u_counts = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
+    order = np.argsort(pair)  # same sets, different order: sorted, they must agree
+    assert pair[order].tolist() == u.tolist()
+    assert first[order].tolist() == u_first.tolist()
+    assert counts[order].tolist() == u_counts.tolist()
+    assert pair[of_row].tolist() == keys.tolist()

@@ -248,6 +248,9 @@ def hotspot_outlines(
     if len(member) == 0:
         empty = pd.DataFrame({"label": pd.Series([], dtype="int64")})
         return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=s.BNG), crs=s.BNG)
+    # a hull depends only on the distinct points (episodes repeat addresses many times)
+    points = pd.DataFrame({"x": x[member], "y": y[member], "label": labels[member]})
+    member = member[~points.duplicated().to_numpy()]
     order = member[np.argsort(labels[member], kind="stable")]
     sorted_labels = labels[order]
     present, dense = np.unique(sorted_labels, return_inverse=True)

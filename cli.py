@@ -942,7 +942,7 @@ def run_analysis(
 
             for name, table in evidence_tables(ev).items():
                 paths[name] = write_plain_csv(table, tmp / "tables" / f"{name}.csv")
-        clock.lap("tables")
+        clock.lap("write tables")
         progress("Drawing the map")
         drawn = _for_maps(pub.result)
         with warnings.catch_warnings():  # the warning was printed when the run started

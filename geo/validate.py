@@ -296,11 +296,12 @@ def parse_dates(text: pd.Series) -> DateParse:
 def _lookup(values: pd.Series, table: dict[str, str]) -> tuple[pd.Series, pd.Series]:
     """Normalise the values of a category column; unrecognised -> ``unknown`` (and flagged)."""
     codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy())
-    mapped = np.array([table.get(_norm(str(u))) for u in uniques] + [None], dtype=object)
-    out = mapped[codes]  # code -1 (missing) takes the trailing None
-    bad = pd.Series([v is None for v in out], index=values.index, dtype=bool)
-    result = pd.Series(np.where(bad, "unknown", out), index=values.index, dtype=object)
-    return result.astype(str), bad
+    mapped = [table.get(_norm(str(u))) for u in uniques] + [None]
+    # per distinct value, then indexed: code -1 (missing) takes the trailing entry
+    bad_u = np.array([v is None for v in mapped], dtype=bool)
+    named = np.array(["unknown" if v is None else v for v in mapped], dtype=object)
+    bad = pd.Series(bad_u[codes], index=values.index, dtype=bool)
+    return pd.Series(named[codes], index=values.index, dtype=str), bad
 
 
 def _age_band(age: pd.Series) -> pd.Series:
@@ -390,15 +391,19 @@ class _Audit:
         self.reason = pd.Series("", index=index, dtype=object)
         self.detail = pd.Series("", index=index, dtype=object)
         self.warnings = pd.Series("", index=index, dtype=object)
+        self._open = np.ones(len(index), dtype=bool)  # rows with no reason yet
 
     def reject(self, mask: pd.Series, reason: str, detail: pd.Series | str) -> None:
         """Record `reason` for the rows of `mask` that have none yet.
 
         `detail` is one text for all, or a Series holding (at least) the rows of `mask`.
         """
-        take = mask.fillna(False).astype(bool) & (self.reason == "")
+        take = pd.Series(
+            mask.fillna(False).to_numpy(dtype=bool) & self._open, index=self.reason.index
+        )
         if not take.any():
             return
+        self._open &= ~take.to_numpy()
         self.reason[take] = reason
         if isinstance(detail, pd.Series):
             self.detail[take] = detail.reindex(take.index[take.to_numpy()]).to_numpy()
@@ -559,14 +564,19 @@ def _optional_columns(
         values, bad = _lookup(_col(raw, column), table)
         out[target] = values
         audit.warn(bad, f"unrecognised_{column}")
-    out[s.LOOKED_AFTER] = np.where(
-        out[s.CARE_STATUS] == "unknown",
-        "unknown",
-        np.where(out[s.CARE_STATUS] == "looked_after", "looked_after", "not_looked_after"),
+    care_codes, care_values = pd.factorize(out[s.CARE_STATUS].to_numpy(dtype=object))
+    looked_after = np.array(
+        [v if v in ("unknown", "looked_after") else "not_looked_after" for v in care_values],
+        dtype=object,
     )
+    out[s.LOOKED_AFTER] = pd.Series(looked_after[care_codes], index=out.index, dtype=str)
 
     age_text = _col(raw, s.AGE)
-    age = pd.to_numeric(age_text.where(age_text != ""), errors="coerce")
+    age_codes, age_values = pd.factorize(age_text.to_numpy(dtype=object))  # a few ages, repeated
+    age_u = pd.to_numeric(pd.Series(age_values, dtype=object).replace("", None), errors="coerce")
+    age = pd.Series(
+        np.append(age_u.to_numpy(dtype="float64"), np.nan)[age_codes], index=age_text.index
+    )
     bad_age = (age_text != "") & (
         age.isna() | ~np.isfinite(age) | (age % 1 != 0) | (age < 0) | (age > 25)
     )

@@ -60,7 +60,7 @@ def assign_areas(episodes: pd.DataFrame, wards: gpd.GeoDataFrame) -> pd.DataFram
     if missing:
         msg = f"`wards` lacks the column(s) {', '.join(missing)}."
         raise BoundaryError(msg)
-    out = episodes.copy()
+    out = episodes.copy(deep=False)  # copy-on-write: new columns never reach `episodes`
     usable = (out[s.STATUS] != s.REJECTED) & out[s.LAT].notna() & out[s.LON].notna()
     lon = out[s.LON].to_numpy(dtype=float)[usable.to_numpy()]
     lat = out[s.LAT].to_numpy(dtype=float)[usable.to_numpy()]
@@ -71,9 +71,11 @@ def assign_areas(episodes: pd.DataFrame, wards: gpd.GeoDataFrame) -> pd.DataFram
         key = np.round(lat * 1e6).astype(np.int64) * 1_000_000_000 + np.round(
             (lon + 180.0) * 1e6
         ).astype(np.int64)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse, distinct = pd.factorize(key)  # hashing: no sort of a million keys
+        first = np.zeros(len(distinct), dtype=np.int64)
+        first[inverse] = np.arange(len(inverse))  # a row of each key (all share its point)
         located = locate_points(lon[first], lat[first], wards)
-        ward_pos[usable.to_numpy()] = located[inverse.ravel()]
+        ward_pos[usable.to_numpy()] = located[inverse]
     inside = ward_pos >= 0
     for col in AREA_COLUMNS:
         values = wards[col].astype(str).to_numpy()

@@ -374,7 +374,7 @@ def _check_focus(config: AnalysisConfig, wards: gpd.GeoDataFrame, notes: list[st
 
 def _with_links(episodes: pd.DataFrame, homes: pd.DataFrame | None) -> pd.DataFrame:
     links = link_homes(episodes, homes)
-    out = episodes.copy()
+    out = episodes.copy(deep=False)  # copy-on-write: new columns never reach `episodes`
     out[LINKED_HOME_ID] = links[LINKED_HOME_ID].to_numpy()
     out[HOME_LINK] = links[HOME_LINK].to_numpy()
     return out
@@ -410,7 +410,7 @@ def _cluster(
     )
     ids = np.full(len(episodes), "", dtype=object)
     ids[precise] = hotspot_ids(labels, prefix=prefix)
-    out = episodes.copy()
+    out = episodes.copy(deep=False)  # copy-on-write: new columns never reach `episodes`
     out[s.HOTSPOT_ID] = ids
     out.attrs[CLUSTERING] = how.describe()
     outlines = hotspot_outlines(x, y, labels)

@@ -251,13 +251,12 @@ def prepare_for_summaries(episodes: pd.DataFrame) -> pd.DataFrame:
     Summaries of the same frame (LPA, district, ward, hotspot, totals) then share one
     factorisation per column instead of one per table.
     """
-    out = episodes.copy()
+    out = episodes.copy(deep=False)  # copy-on-write: new columns never reach `episodes`
     for column in (*CATEGORY_COLUMNS, s.CE_SCREENING):
         if column in out.columns and not isinstance(out[column].dtype, pd.CategoricalDtype):
-            values = out[column]
-            if values.dtype != object:  # e.g. pandas' str dtype: categories from its values
-                values = values.astype(object)
-            out[column] = values.astype("category")
+            # = astype("category") (sorted categories, missing -> code -1), by hashing
+            codes, categories = pd.factorize(out[column].to_numpy(dtype=object), sort=True)
+            out[column] = pd.Categorical.from_codes(codes, categories=pd.Index(categories))
     out[CHILD_CODE] = pd.factorize(out[s.CHILD_ID].to_numpy(dtype=object))[0]
     return out
 

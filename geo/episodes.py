@@ -163,6 +163,7 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+_FIRST_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")  # the first line that is not blank
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
 # A byte that cannot start or continue a valid UTF-8 sequence where it stands (approximate:
 # used only to say where stray Windows-1252 bytes are)
@@ -248,7 +249,7 @@ def _read_csv(path: Path, *, what: str) -> Table:
         f"The {what} file {path} is empty. Expected a header row and one row per record.",
         path=path,
     )
-    if not raw.strip():
+    if not raw or raw.isspace():  # (not raw.strip(): that copies the whole file)
         raise empty
     text, encoding = _decode(raw, path, what)
     decode_notes: tuple[str, ...] = ()
@@ -259,7 +260,7 @@ def _read_csv(path: Path, *, what: str) -> Table:
             f"{len(bad)} byte(s) were not UTF-8 and were read as Windows-1252 (the first on "
             f"line {line}); the rest of the file is UTF-8",
         )
-    if not text.strip():
+    if not text or text.isspace():
         raise empty
     if text.lstrip()[:9].lower().startswith(("<html", "<!doctype", "<table", "<?xml")):
         raise InputError(
@@ -274,9 +275,10 @@ def _read_csv(path: Path, *, what: str) -> Table:
         text = text[hint.end() :]
         notes = (*notes, f"the first line {hint.group(0).strip()!r} set the delimiter",)
     else:
-        first_line = next(line for line in text.splitlines() if line.strip())
+        first_line = _FIRST_LINE.search(text)[0]  # type: ignore[index]  # (text is not blank)
         delimiter = _sniff_delimiter(first_line)
-    fast = _read_csv_fast(text, delimiter)
+    same_bytes = encoding == "utf-8" and not hint  # the bytes are the text: no re-encoding
+    fast = _read_csv_fast(text, delimiter, data=raw if same_bytes else None)
     if fast is not None:
         header, header_row, columns, n_rows = fast
         frame, original, blank, more = _finish(
@@ -340,7 +342,7 @@ def _refuse_title_line(
 
 
 def _read_csv_fast(
-    text: str, delimiter: str
+    text: str, delimiter: str, *, data: bytes | None = None
 ) -> tuple[list[str], int, list[np.ndarray], int] | None:
     """Parse well-formed CSV with pandas' C parser (about 10x faster than the csv module).
 
@@ -351,7 +353,8 @@ def _read_csv_fast(
     """
     if not text or text[0] in "\r\n":
         return None
-    data = text.encode("utf-8")  # the C parser reads bytes much faster than a text stream
+    if data is None:  # `data`: `text` as UTF-8, when the caller has it
+        data = text.encode("utf-8")  # the C parser reads bytes much faster than text
     try:
         frame = pd.read_csv(
             io.BytesIO(data),

@@ -391,6 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"hotspots: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except MemoryError:
+        print("hotspots: error: this machine ran out of memory. Close other programs, split the "
+              "input (e.g. one file per year) and analyse each part, or use a machine with more "
+              "memory.", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("hotspots: interrupted", file=sys.stderr)
         return 130
@@ -737,6 +742,10 @@ def _load_episodes(
 
     if ssda903 is None:
         assert episodes is not None
+        if episodes.is_file():
+            from geo.memory import check_memory
+
+            check_memory(episodes)  # a clear message now, not the out-of-memory killer later
         progress(f"Reading {episodes}")
         table = read_table(episodes, sheet=sheet)
         for note in table.notes:

@@ -225,6 +225,31 @@ def _parse_one(value: str) -> tuple[dt.datetime | None, dt.timedelta | None, str
     return when, offset, "", flags
 
 
+def _plain_iso(values: np.ndarray) -> np.ndarray:
+    """Which `values` (strings) have a `_PLAIN_ISO` form: ``YYYY-MM-DD``, then optionally
+    ``[ T]HH:MM`` and ``:SS``, in ASCII digits. Vectorised: the regex on a million distinct
+    date-times costs a tenth of a second per column."""
+    n = len(values)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+    cand = np.flatnonzero(np.isin(lengths, (10, 16, 19)))
+    if len(cand) == 0:
+        return out
+    chars = values[cand].astype("U19").view(np.uint32).reshape(len(cand), 19)  # no truncation
+    digit = (chars >= ord("0")) & (chars <= ord("9"))
+    size = lengths[cand]
+    ok = digit[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1)
+    ok &= (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
+    time_ok = (chars[:, 10] == ord(" ")) | (chars[:, 10] == ord("T"))
+    time_ok &= digit[:, [11, 12, 14, 15]].all(axis=1) & (chars[:, 13] == ord(":"))
+    ok &= (size == 10) | time_ok
+    ok &= (size != 19) | ((chars[:, 16] == ord(":")) & digit[:, [17, 18]].all(axis=1))
+    out[cand] = ok
+    return out
+
+
 def parse_dates(text: pd.Series) -> DateParse:
     """Parse ISO 8601 and UK day-first date-times; never month-first.
 
@@ -252,8 +277,7 @@ def parse_dates(text: pd.Series) -> DateParse:
         u_flags = np.zeros(len(uniques), dtype=np.int8)
         # Fast path for plain ISO values (most files): vectorised; anything it cannot parse
         # cleanly (no such date, year out of range...) goes through `_parse_one` for its reason.
-        plain = pd.Series(uniques, dtype=object).str.fullmatch(_PLAIN_ISO).to_numpy(dtype=bool)
-        plain = plain.copy()
+        plain = _plain_iso(np.asarray(uniques, dtype=object))
         if plain.any():
             stamps = pd.to_datetime(
                 pd.Series(uniques[plain], dtype=object), format="ISO8601", errors="coerce"

@@ -6,6 +6,7 @@ the tests that need a file write it under tmp_path.
 
 import csv
 import datetime as dt
+import re
 import time
 from pathlib import Path
 
@@ -21,10 +22,12 @@ from geo import schema as s
 from geo.episodes import Table, read_table
 from geo.errors import InputError, ParameterError
 from geo.validate import (
+    _PLAIN_ISO,
     DateParse,
     Period,
     _Audit,
     _col,
+    _plain_iso,
     check_columns,
     parse_dates,
     validate_episodes,
@@ -888,3 +891,16 @@ def test_two_hundred_thousand_rows():
     assert out[s.ROW_NUMBER].is_monotonic_increasing
     assert (out[s.WARNINGS] == "unrecognised_sex").sum() == (frame["sex"] == "x").sum()
     print(f"validated {n:,} rows in {elapsed:.1f} s")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.from_regex(r"\A\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?\Z"),
+    st.text(alphabet="0123456789-: T/.Z+x", max_size=22),
+), max_size=30))
+def test_plain_iso_screen_matches_the_regex(values):
+    arr = np.array(values, dtype=object)
+    expected = [
+        bool(re.fullmatch(_PLAIN_ISO, v)) and v.isascii() for v in values
+    ]
+    assert _plain_iso(arr).tolist() == expected

@@ -7,15 +7,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from geo import schema as s
 from geo.episodes import read_table
 from geo.output import (
     EPISODE_COLUMNS,
+    _csv,
+    _csv_fields,
+    _fast_csv_agrees,
     columns_markdown,
     describe,
     summary_tables,
+    write_plain_csv,
     write_run_json,
     write_tables,
 )
@@ -311,3 +317,116 @@ def test_episodes_csv_with_a_key_ends_with_the_child_pseudonym(wards, write_csv,
     paths = write_tables(result, tmp_path / "public", row_level=False)
     assert "episodes" not in paths and "audit" not in paths
     assert not (tmp_path / "public" / "tables" / "episodes.csv").exists()
+
+
+# --- the fast CSV writer: byte for byte what pandas writes ---------------------------------------
+
+_AWKWARD = st.text(
+    alphabet=st.sampled_from([*"ab ,\"'\n\r\t;_x", "é", "中", "😀", "\x00", "\x1f", "\u2028"]),
+    max_size=6,
+)
+_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -0.0, 1e-05, 1e-4, 1e15, 1e16, 51.752021, -1.257726, 0.1 + 0.2]),
+)
+
+
+@st.composite
+def _column(draw, n: int) -> pd.Series:
+    kind = draw(st.sampled_from(
+        ["object", "str", "int", "Int64", "float", "float32", "bool", "boolean", "category",
+         "mixed"]
+    ))  # fmt: skip
+    text = st.one_of(_AWKWARD, st.none(), st.just(float("nan")))
+    if kind == "object":
+        return pd.Series(draw(st.lists(text, min_size=n, max_size=n)), dtype=object)
+    if kind == "str":
+        return pd.Series(draw(st.lists(st.one_of(_AWKWARD, st.none()), min_size=n, max_size=n)),
+                         dtype="str")
+    if kind == "int":
+        values = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        return pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.int64)
+    if kind == "Int64":
+        values = st.one_of(st.integers(min_value=-(2**53), max_value=2**53), st.none())
+        return pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype="Int64")
+    if kind in ("float", "float32"):
+        values = draw(st.lists(_FLOATS, min_size=n, max_size=n))
+        with np.errstate(over="ignore"):
+            return pd.Series(np.array(values, dtype=np.float64 if kind == "float" else np.float32))
+    if kind == "bool":
+        return pd.Series(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    if kind == "boolean":
+        values = st.one_of(st.booleans(), st.none())
+        return pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype="boolean")
+    if kind == "category":
+        return pd.Series(pd.Categorical(draw(st.lists(st.one_of(_AWKWARD, st.none()),
+                                                      min_size=n, max_size=n))))
+    mixed = st.one_of(text, st.integers(-5, 5), _FLOATS, st.booleans(), st.just(pd.NA),
+                      st.just(np.float64(0.5)), st.just(np.int64(7)))
+    return pd.Series(draw(st.lists(mixed, min_size=n, max_size=n)), dtype=object)
+
+
+@st.composite
+def _frames(draw) -> pd.DataFrame:
+    n = draw(st.integers(min_value=0, max_value=12))
+    labels = draw(st.lists(st.one_of(_AWKWARD, st.sampled_from(["lat", "a,b", ""])),
+                           min_size=1, max_size=6))
+    columns = [draw(_column(n)) for _ in labels]
+    return pd.concat(columns, axis=1, keys=range(len(labels))).set_axis(labels, axis=1)
+
+
+def _pandas_csv(frame: pd.DataFrame, path: Path) -> bytes:
+    frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+    return path.read_bytes()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=_frames())
+def test_fast_csv_is_byte_identical_to_pandas(frame, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("csv")
+    assert _csv_fields(frame) is not None  # written by the fast writer, not pandas
+    assert _csv(frame, folder / "fast.csv").read_bytes() == _pandas_csv(frame, folder / "pd.csv")
+
+
+def test_fast_csv_agrees_with_this_pandas_and_python():
+    assert _fast_csv_agrees()
+
+
+def test_fast_csv_awkward_cases(tmp_path):
+    frames = {
+        "one empty column": pd.DataFrame({"": ["", None, "x", float("nan")]}),
+        "floats": pd.DataFrame({"x": [0.0, -0.0, 1e-05, 1e16, 123456789.123456, np.nan,
+                                      np.inf, -np.inf, 5e-324, 1.7976931348623157e308]}),
+        "quotes": pd.DataFrame({"a": ['"', '""', "a,b", "x\ny", "x\ry", " lead", "trail "],
+                                "b": range(7)}),
+        "no rows": pd.DataFrame({"a": pd.Series([], dtype=object),
+                                 "b": pd.Series([], dtype=float)}),
+        "many rows": pd.DataFrame({"i": np.arange(12_345), "s": ["a,b", "c"] * 6172 + ["d"]}),
+        "categorical ints": pd.DataFrame({"c": pd.Categorical([3, None, 1, 3])}),
+        "non-default index": pd.DataFrame({"a": [1, 2]}, index=["x", "y"]),
+        "duplicate labels": pd.DataFrame([[1, "a"], [2, "b"]], columns=["x", "x"]),
+    }
+    for name, frame in frames.items():
+        assert _csv_fields(frame) is not None, name
+        fast = _csv(frame, tmp_path / f"{name}.csv").read_bytes()
+        assert fast == _pandas_csv(frame, tmp_path / f"{name}.pd.csv"), name
+
+
+def test_csv_falls_back_to_pandas_for_other_types(tmp_path):
+    frames = {
+        "datetimes": pd.DataFrame({"t": pd.to_datetime(["2020-01-01", None, "2020-01-02 10:00"],
+                                                       format="ISO8601")}),
+        "timedeltas": pd.DataFrame({"d": pd.to_timedelta(["1h", None])}),
+        "nullable floats": pd.DataFrame({"f": pd.array([0.1, None], dtype="Float64")}),
+        "integer labels": pd.DataFrame({0: [1, 2], 1: ["a", "b"]}),
+        "no columns": pd.DataFrame(index=range(3)),
+    }
+    for name, frame in frames.items():
+        assert _csv_fields(frame) is None, name
+        written = _csv(frame, tmp_path / f"{name}.csv").read_bytes()
+        assert written == _pandas_csv(frame, tmp_path / f"{name}.pd.csv"), name
+    # a float format, or a name pandas would compress: pandas writes it
+    frame = pd.DataFrame({"x": [0.123456789]})
+    assert _csv(frame, tmp_path / "f.csv", float_format="%.2f").read_text() == "x\n0.12\n"
+    gz = write_plain_csv(frame, tmp_path / "x.csv.gz").read_bytes()
+    assert gz[:2] == b"\x1f\x8b"  # gzip, as pandas infers from the name

@@ -23,6 +23,7 @@ from geo.privacy import (
     PUBLIC_MIN_CHILDREN,
     DisclosureError,
     PublicReference,
+    _hmac_sha256,
     assert_no_fine_coordinates,
     assert_no_small_counts,
     assert_publishable,
@@ -614,3 +615,12 @@ def test_a_forced_public_run_checks_the_files_already_in_the_folder(tmp_path):
     assert code == 2 and "Refusing to release the output" in err and "addresses.csv" in err
     assert [p.name for p in out.iterdir()] == ["addresses.csv"]  # nothing moved in
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "pub"]  # no staging left
+
+
+@pytest.mark.parametrize("key_len", [16, 32, 64, 65, 200])
+def test_hmac_with_precomputed_pads_is_hmac_sha256(key_len):
+    rng = np.random.default_rng(key_len)
+    key = rng.bytes(key_len)
+    mac = _hmac_sha256(key)
+    for message in (b"", b"C1", "Zoë-7".encode(), rng.bytes(300)):
+        assert mac(message) == hmac.new(key, message, hashlib.sha256).hexdigest()

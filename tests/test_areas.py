@@ -126,3 +126,25 @@ def test_row_conservation(wards, tmp_path, kinds, seed):
     mapped = frame[frame[s.STATUS] == s.MAPPED]
     assert (mapped[s.WARD_CODE] != "").all() and (mapped[s.REASON] == "").all()
     assert (frame.loc[frame[s.STATUS] != s.MAPPED, s.REASON] != "").all()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10**6))
+def test_locate_points_matches_a_polygon_test_of_every_point(wards, seed):
+    """Random points in and around the county, ward vertices (on shared boundaries) and a
+    missing coordinate: each gets the lowest-coded ward whose polygon it touches, or -1."""
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = wards.total_bounds
+    coords = shapely.get_coordinates(wards.geometry.values)
+    vertices = coords[rng.integers(0, len(coords), 60)]
+    lon = np.r_[rng.uniform(x0 - 0.05, x1 + 0.05, 140), vertices[:, 0], np.nan]
+    lat = np.r_[rng.uniform(y0 - 0.05, y1 + 0.05, 140), vertices[:, 1], 51.7]
+    got = locate_points(lon, lat, wards)
+    codes = wards[s.WARD_CODE].astype(str).to_numpy()
+    geoms = list(wards.geometry.values)
+    for k in range(len(lon)):
+        point = shapely.Point(lon[k], lat[k])
+        hits = [i for i, g in enumerate(geoms) if g.intersects(point)]
+        assert got[k] == (min(hits, key=lambda i: codes[i]) if hits else -1)

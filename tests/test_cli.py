@@ -564,3 +564,26 @@ def test_an_internal_run_can_control_its_tables_too(capsys, tmp_path, write_csv)
     assert doc["disclosure_control"]["rule"] == "dfe"
     assert doc["counts"]["hotspots_suppressed"] == 1 and doc["counts"]["children_mapped"] == 11
     assert doc["parameters"]["min_children_per_hotspot"] == 3
+
+
+def test_console_script_exits_with_the_code_and_flushes_its_output(write_csv, tmp_path):
+    """`cli.console` ends the process without the interpreter's clean-up: the output piped
+    out must still be complete and the exit code main's."""
+    import subprocess
+    import sys
+
+    src = write_csv([episode(i, *BANBURY) for i in range(6)])
+    ok = subprocess.run(
+        [sys.executable, "-c", "import cli; cli.console()", "run", str(src), "--out",
+         str(tmp_path / "o")],
+        capture_output=True, text=True, check=False, cwd=cli.Path(cli.__file__).parent,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "Rows read 6: mapped 6" in ok.stdout and "Run log:" in ok.stdout
+    assert (tmp_path / "o" / "run.json").is_file()
+    bad = subprocess.run(
+        [sys.executable, "-c", "import cli; cli.console()", "run", str(tmp_path / "nope.csv")],
+        capture_output=True, text=True, check=False, cwd=cli.Path(cli.__file__).parent,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "does not exist" in " ".join(bad.stderr.split())

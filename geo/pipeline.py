@@ -746,7 +746,13 @@ def _counts(episodes: pd.DataFrame, table: Table) -> dict[str, object]:
     precision = (
         episodes.loc[status == s.MAPPED, s.PRECISION].value_counts().sort_index()
     )
-    mapped_frame = episodes[status == s.MAPPED]
+    is_mapped = (status == s.MAPPED).to_numpy()
+
+    def of_mapped(column: str) -> pd.Series:  # one column of the mapped rows (not the frame)
+        return episodes[column][is_mapped]
+
+    spot = of_mapped(s.HOTSPOT_ID)
+    when = of_mapped(s.MISSING_FROM)
     return {
         "read": read,
         "mapped": mapped,
@@ -757,11 +763,11 @@ def _counts(episodes: pd.DataFrame, table: Table) -> dict[str, object]:
         "rejected_by_reason": {str(k): int(v) for k, v in reasons.items()},
         "warnings_by_code": {str(k): int(v) for k, v in sorted(warnings.items())},
         "mapped_by_precision": {str(k): int(v) for k, v in precision.items()},
-        "children_mapped": int(mapped_frame[s.CHILD_ID].nunique()),
-        "hotspots": int(mapped_frame.loc[mapped_frame[s.HOTSPOT_ID] != "", s.HOTSPOT_ID].nunique()),
-        "episodes_in_hotspots": int((mapped_frame[s.HOTSPOT_ID] != "").sum()),
-        "missing_from_first": _iso(mapped_frame[s.MISSING_FROM].min()),
-        "missing_from_last": _iso(mapped_frame[s.MISSING_FROM].max()),
+        "children_mapped": int(of_mapped(s.CHILD_ID).nunique()),
+        "hotspots": int(spot[spot != ""].nunique()),
+        "episodes_in_hotspots": int((spot != "").sum()),
+        "missing_from_first": _iso(when.min()),
+        "missing_from_last": _iso(when.max()),
     }
 
 

@@ -262,7 +262,9 @@ def analyse(
     done("hotspots")
 
     step("tables", "Summarising localities and hotspots")
-    mapped = prepare_for_summaries(_canonical_order(episodes, episodes[s.STATUS] == s.MAPPED))
+    mapped = prepare_for_summaries(
+        episodes, rows=_canonical_rows(episodes, episodes[s.STATUS] == s.MAPPED)
+    )
     localities = _localities(mapped, wards)
     totals = summarise_totals(mapped, "All areas")
     hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m)
@@ -491,7 +493,7 @@ def _compare(
     prev = _with_links(prev, homes)
     prev, outlines = _cluster(prev, config, prefix="P")
     prev_suppressed = int(prev.attrs.pop(SUPPRESSED_HOTSPOTS, 0))
-    mapped = prepare_for_summaries(_canonical_order(prev, prev[s.STATUS] == s.MAPPED))
+    mapped = prepare_for_summaries(prev, rows=_canonical_rows(prev, prev[s.STATUS] == s.MAPPED))
     hotspots = _hotspot_table(mapped, outlines, homes, config.eps_m)
     in_period = prev[s.REASON] != "outside_period"
     return Comparison(
@@ -618,18 +620,18 @@ def _merge_prerejected(episodes: pd.DataFrame, prerejected: pd.DataFrame) -> pd.
     return merged
 
 
-def _canonical_order(episodes: pd.DataFrame, keep: pd.Series) -> pd.DataFrame:
-    """The episodes of `keep` in an order that does not depend on the input's: earliest
-    `missing_from` first, ties in a fixed order (a hash of the episode id). The tables take
-    some measures from a child's first episode in an area (e.g. `children_male`): the first in
-    time, never the first in the file, so the same episodes in any order give the same tables.
-    (One take of the rows: selecting, then sorting, would copy a million rows twice.)"""
+def _canonical_rows(episodes: pd.DataFrame, keep: pd.Series) -> np.ndarray:
+    """The positions of the episodes of `keep`, in an order that does not depend on the
+    input's: earliest `missing_from` first, ties in a fixed order (a hash of the episode id).
+    The tables take some measures from a child's first episode in an area (e.g.
+    `children_male`): the first in time, never the first in the file, so the same episodes in
+    any order give the same tables."""
     rows = np.flatnonzero(keep.to_numpy(dtype=bool))
     if len(rows) >= 2:
         when = episodes[s.MISSING_FROM].to_numpy(dtype="datetime64[ns]")[rows].view(np.int64)
         ids = episodes[s.EPISODE_ID].astype(str).to_numpy(dtype=object)[rows]
         rows = rows[np.lexsort((pd.util.hash_array(ids), when))]
-    return episodes.take(rows)
+    return rows
 
 
 def _localities(mapped: pd.DataFrame, wards: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:

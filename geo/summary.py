@@ -245,20 +245,42 @@ def _group_codes(episodes: pd.DataFrame, keys: list[str], groups: pd.DataFrame) 
     return np.asarray(group_index.get_indexer(row_keys), dtype=np.int64)
 
 
-def prepare_for_summaries(episodes: pd.DataFrame) -> pd.DataFrame:
+def prepare_for_summaries(episodes: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
     """A copy with categorical columns and integer child codes, so every table is fast.
 
     Summaries of the same frame (LPA, district, ward, hotspot, totals) then share one
-    factorisation per column instead of one per table.
+    factorisation per column instead of one per table. With `rows` (positions), the copy holds
+    those rows in that order: the categorical columns are then taken as integer codes, not as
+    a million strings each.
     """
-    out = episodes.copy(deep=False)  # copy-on-write: new columns never reach `episodes`
-    for column in (*CATEGORY_COLUMNS, s.CE_SCREENING):
-        if column in out.columns and not isinstance(out[column].dtype, pd.CategoricalDtype):
-            # = astype("category") (sorted categories, missing -> code -1), by hashing
-            codes, categories = pd.factorize(out[column].to_numpy(dtype=object), sort=True)
-            out[column] = pd.Categorical.from_codes(codes, categories=pd.Index(categories))
-    out[CHILD_CODE] = pd.factorize(out[s.CHILD_ID].to_numpy(dtype=object))[0]
+    cat_columns = [
+        c for c in (*CATEGORY_COLUMNS, s.CE_SCREENING)
+        if c in episodes.columns and not isinstance(episodes[c].dtype, pd.CategoricalDtype)
+    ]  # fmt: skip
+    others = [c for c in episodes.columns if c not in cat_columns]
+    if rows is None:
+        out = episodes[others].copy(deep=False)  # copy-on-write: never reaches `episodes`
+    else:
+        out = episodes[others].take(rows)
+    for column in cat_columns:
+        out[column] = _categorical(episodes[column].to_numpy(dtype=object), rows)
+    out = out[list(episodes.columns)]
+    children = pd.factorize(episodes[s.CHILD_ID].to_numpy(dtype=object))[0]
+    out[CHILD_CODE] = children if rows is None else children[rows]
     return out
+
+
+def _categorical(values: np.ndarray, rows: np.ndarray | None) -> pd.Categorical:
+    """= ``pd.Series(values[rows]).astype("category")``: sorted categories of the values
+    present, missing values as code -1; by hashing, and taking integer codes."""
+    codes, categories = pd.factorize(values, sort=True)
+    if rows is None:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
+    codes = codes[rows]
+    present = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+    renumber = np.cumsum(present) - 1
+    codes = np.where(codes >= 0, renumber[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories[present]))
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:

@@ -5,7 +5,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo import schema as s
-from geo.summary import _first_seen, report_checks, summarise, summarise_totals
+from geo.summary import (
+    CHILD_CODE,
+    _first_seen,
+    prepare_for_summaries,
+    report_checks,
+    summarise,
+    summarise_totals,
+)
 
 
 def _episodes() -> pd.DataFrame:
@@ -165,3 +172,19 @@ def test_first_seen_matches_numpy_unique(values):
     assert first[order].tolist() == u_first.tolist()
     assert counts[order].tolist() == u_counts.tolist()
     assert pair[of_row].tolist() == keys.tolist()
+
+
+def test_prepare_with_rows_equals_preparing_those_rows():
+    episodes = _episodes()
+    rows = np.array([6, 4, 0, 2])  # a subset, out of order: category values drop out
+    taken = prepare_for_summaries(episodes, rows=rows)
+    direct = prepare_for_summaries(episodes.iloc[rows])
+    assert list(taken.columns) == list(direct.columns)
+    for column in taken.columns:
+        if column == CHILD_CODE:  # codes are labels: the same partition of rows
+            labels = [pd.factorize(f[column])[0].tolist() for f in (taken, direct)]
+            assert labels[0] == labels[1]
+            continue
+        pd.testing.assert_series_equal(taken[column], direct[column], check_names=False)
+    assert list(taken[s.SEX].cat.categories) == ["female", "male"]
+    assert summarise(taken, [s.SEX]).equals(summarise(direct, [s.SEX]))

@@ -52,6 +52,13 @@ _BREAKDOWNS: tuple[tuple[str, str, Sequence[str]], ...] = (
 )
 
 
+_USED_COLUMNS = (
+    CHILD_CODE, s.CHILD_ID, *(column for column, _, _ in _BREAKDOWNS), s.SEX,
+    s.PLACED_BY_OTHER_LA, s.MISSING_FROM, s.RETURNED, s.RHI_OFFERED, s.RHI_COMPLETED,
+    s.HOTSPOT_ID, s.CE_SCREENING,
+)  # fmt: skip  # every column `summarise` reads
+
+
 def _breakdown_name(column: str, prefix: str, value: str) -> str:
     if column == s.LOOKED_AFTER:
         return f"episodes_{value}" if value != "unknown" else "episodes_looked_after_unknown"
@@ -95,8 +102,11 @@ def summarise(
     n_groups = len(groups)
     g = _group_codes(episodes, keys, groups)
     keep = g >= 0
-    ep = episodes.loc[keep]
-    g = g[keep]
+    used = [c for c in dict.fromkeys(_USED_COLUMNS) if c in episodes.columns]
+    ep = episodes[used]  # only the columns counted: no copy of the others
+    if not keep.all():
+        ep = ep.loc[keep]
+        g = g[keep]
     columns: dict[str, np.ndarray] = {}
 
     def count(weights: np.ndarray | None = None, codes: np.ndarray = g) -> np.ndarray:

@@ -206,13 +206,15 @@ def home_measures(mapped: pd.DataFrame, homes: pd.DataFrame) -> pd.DataFrame:
     out = homes.copy()
     first = ~out[s.HOME_ID].duplicated() & (out[s.HOME_ID] != "")
     index = pd.DataFrame({LINKED_HOME_ID: out.loc[first, s.HOME_ID].astype(str).to_numpy()})
-    linked = mapped[mapped[LINKED_HOME_ID] != ""]
-    table = summarise(linked, [LINKED_HOME_ID], index).set_index(LINKED_HOME_ID)
-    how = linked[HOME_LINK].astype(str)
+    # summarise keeps only the rows of homes in `index` (so no unlinked row): no copy of them
+    table = summarise(mapped, [LINKED_HOME_ID], index).set_index(LINKED_HOME_ID)
+    has_link = (mapped[LINKED_HOME_ID] != "").to_numpy()
+    linked_id = mapped[LINKED_HOME_ID][has_link].astype(str)
+    how = mapped[HOME_LINK][has_link].astype(str)
     for name, value in (("episodes_linked_by_id", LINK_BY_ID),
                         ("episodes_linked_by_location", LINK_BY_LOCATION)):
         table[name] = (
-            linked.loc[how == value, LINKED_HOME_ID].astype(str).value_counts()
+            linked_id[how == value].value_counts()
             .reindex(table.index, fill_value=0).astype("int64")
         )
     columns = [*HOME_MEASURES, "episodes_linked_by_id", "episodes_linked_by_location"]

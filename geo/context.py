@@ -46,7 +46,7 @@ import pandas as pd
 from geo import comparators as cmp
 from geo import evidence as ev
 from geo import schema as s
-from geo.cluster import distinct_locations
+from geo.cluster import Locations
 from geo.errors import ParameterError
 from geo.pipeline import AnalysisResult
 from geo.placed_out import summarise_placed_out
@@ -298,6 +298,9 @@ def build_evidence(
     if wards.crs is None:
         msg = "`wards` has no CRS."
         raise ParameterError(msg)
+    # hashed once, for the stability check and the host's figures
+    child_codes = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
+    clustered = _Clustered(episodes, precisions)
 
     # Gi* on the grid and on the wards
     t0 = time.perf_counter()
@@ -317,17 +320,18 @@ def build_evidence(
 
     # stability and verdicts
     t0 = time.perf_counter()
-    runs, how, stability_note = _stability_runs(result, stability_runs, precisions)
+    runs, how, stability_note = _stability_runs(result, stability_runs, clustered)
     if stability_note:
         notes.append(stability_note)
     hotspots = result.hotspots
     if runs > 0:
         stability = ev.hotspot_stability(
             episodes, hotspots, eps_m=config.eps_m, min_samples=config.min_samples,
-            runs=runs, seed=seed, precisions=precisions,
+            runs=runs, seed=seed, precisions=precisions, child_codes=child_codes,
+            locations=clustered.locations(),
         )  # fmt: skip
     else:
-        stability = _untested_stability(episodes, hotspots, precisions)
+        stability = _untested_stability(episodes, hotspots, precisions, child_codes, clustered)
     timings["stability"] = _since(t0)
     t0 = time.perf_counter()
     verdicts = ev.hotspot_evidence(hotspots, stability, gi_grid)
@@ -354,7 +358,9 @@ def build_evidence(
     if basis not in ("in_area", "host_children"):
         msg = f"`basis` must be 'in_area' or 'host_children'. Got {basis!r} instead."
         raise ParameterError(msg)
-    figures = cmp.host_figures(episodes, population_0_17=population, basis=basis)  # type: ignore[arg-type]
+    figures = cmp.host_figures(
+        episodes, population_0_17=population, basis=basis, child_codes=child_codes,  # type: ignore[arg-type]
+    )
     comparison = None
     if bench is not None:
         assert host is not None
@@ -427,15 +433,28 @@ def _since(t0: float) -> float:
     return round(time.perf_counter() - t0, 3)
 
 
-def _clustered(result: AnalysisResult, precisions: tuple[str, ...]) -> pd.DataFrame:
-    ep = result.episodes
-    keep = (ep[s.STATUS] == s.MAPPED) & ep[s.PRECISION].astype(str).isin(precisions)
-    keep &= ep[s.X].notna() & ep[s.Y].notna()
-    return ep.loc[keep]
+class _Clustered:
+    """The episodes that were clustered, as masks, and their distinct locations (found once,
+    when first asked for: the run count and the stability check both need them)."""
+
+    def __init__(self, episodes: pd.DataFrame, precisions: tuple[str, ...]) -> None:
+        self.episodes = episodes
+        self.kept = ev.clustered_rows(episodes, precisions, located=False)  # mapped, precision
+        located = episodes[s.X].notna().to_numpy() & episodes[s.Y].notna().to_numpy()
+        self.rows = self.kept & located  # ... and with coordinates: those clustered
+        self.count = int(self.rows.sum())
+        self._locations: Locations | None = None
+
+    def locations(self) -> Locations:
+        if self._locations is None:
+            x = self.episodes[s.X].to_numpy(dtype=float)[self.rows]
+            y = self.episodes[s.Y].to_numpy(dtype=float)[self.rows]
+            self._locations = ev.locations_of(x, y)
+        return self._locations
 
 
 def _stability_runs(
-    result: AnalysisResult, asked: int | None, precisions: tuple[str, ...]
+    result: AnalysisResult, asked: int | None, clustered: _Clustered
 ) -> tuple[int, str, str]:
     """(runs, how they were chosen, a note): 0 runs when the check is not run."""
     if str(result.config.method) != "dbscan":
@@ -448,10 +467,10 @@ def _stability_runs(
             msg = f"`stability_runs` must be a whole number >= 1. Got {asked!r} instead."
             raise ParameterError(msg)
         return asked, "given", ""
-    frame = _clustered(result, precisions)
-    if frame.empty or len(result.hotspots) == 0:
+    episodes = clustered.count
+    if episodes == 0 or len(result.hotspots) == 0:
         return DEFAULT_STABILITY_RUNS, "default", ""
-    loc = distinct_locations(frame[s.X].to_numpy(float), frame[s.Y].to_numpy(float))
+    loc = clustered.locations()
     pairs = neighbour_pairs_bound(loc.x, loc.y, float(result.config.eps_m))
     if pairs * BYTES_PER_PAIR > DEFAULT_BUDGET_BYTES:
         return 0, "not run", (
@@ -459,28 +478,55 @@ def _stability_runs(
             "for DBSCAN's memory budget, so the analysis clustered them merged onto a fine "
             "grid, and re-running that 20 or more times would take too long."
         )
-    per_run = _run_seconds(len(frame), len(loc.x), pairs)
+    per_run = _run_seconds(episodes, len(loc.x), pairs)
     if per_run * MIN_STABILITY_RUNS > STABILITY_MAX_S:
         return 0, "not run", (
             f"Stability was not tested: {MIN_STABILITY_RUNS} re-runs of the clustering on "
-            f"{len(frame):,} episodes at {len(loc.x):,} locations would take about "
+            f"{episodes:,} episodes at {len(loc.x):,} locations would take about "
             f"{per_run * MIN_STABILITY_RUNS:.0f} s (give stability_runs to run it anyway)."
         )
-    runs = default_stability_runs(len(frame), len(loc.x), pairs)
+    runs = default_stability_runs(episodes, len(loc.x), pairs)
     if runs < DEFAULT_STABILITY_RUNS:
         half = 1.96 * math.sqrt(0.8 * 0.2 / runs)
         return runs, "scaled", (
             f"Stability: {runs} re-runs instead of {DEFAULT_STABILITY_RUNS}, to bound the time "
-            f"of the check on {len(frame):,} episodes at {len(loc.x):,} locations; a share "
+            f"of the check on {episodes:,} episodes at {len(loc.x):,} locations; a share "
             f"near 80% is then known to about \u00b1{half:.0%}."
         )
     return runs, "default", ""
 
 
 def _untested_stability(
+    episodes: pd.DataFrame,
+    hotspots: pd.DataFrame,
+    precisions: tuple[str, ...],
+    child_codes: np.ndarray,
+    clustered: _Clustered,
+) -> pd.DataFrame:
+    """`hotspot_stability`'s columns without the resampling: who each hotspot rests on.
+
+    Counted on codes (`child_codes`, the clustered locations) when every episode in a hotspot
+    has coordinates and a child id, as after the pipeline; else by `_untested_from_frame`,
+    whose groups leave out a missing child id. Both give the same table.
+    """
+    spot = episodes[s.HOTSPOT_ID].fillna("").astype(str)
+    in_spot = clustered.kept & (spot != "").to_numpy()
+    ids = hotspots[s.HOTSPOT_ID].astype(str)
+    child = child_codes[in_spot]
+    if not ids.is_unique or (in_spot & ~clustered.rows).any() or (child < 0).any():
+        return _untested_from_frame(episodes, hotspots, precisions)
+    names_of, names = pd.factorize(spot[in_spot])
+    spot_code = pd.Index(ids).get_indexer(names)[names_of]
+    location = np.full(len(episodes), -1, dtype=np.int64)
+    location[clustered.rows] = clustered.locations().inverse
+    table = ev.hotspot_members(spot_code, child, location[in_spot], len(ids))
+    return _untested_table(hotspots, table)
+
+
+def _untested_from_frame(
     episodes: pd.DataFrame, hotspots: pd.DataFrame, precisions: tuple[str, ...]
 ) -> pd.DataFrame:
-    """`hotspot_stability`'s columns without the resampling: who each hotspot rests on."""
+    """`_untested_stability` by grouping the rows themselves (any input)."""
     frame = episodes
     keep = np.ones(len(frame), dtype=bool)
     if s.STATUS in frame.columns:
@@ -497,15 +543,22 @@ def _untested_stability(
     top = grouped.max().reindex(ids).fillna(0).astype(np.int64).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n_ep > 0, top / np.maximum(n_ep, 1), np.nan)
+    table = {
+        "episodes": n_ep,
+        "children": grouped.size().reindex(ids).fillna(0).astype(np.int64).to_numpy(),
+        "locations": locations.reindex(ids).fillna(0).astype(np.int64).to_numpy(),
+        "top_child_episodes": top,
+        "top_child_share": np.round(share, 3),
+        "rests_on_one_child": share >= ev.ONE_CHILD_SHARE,
+    }
+    return _untested_table(hotspots, table)
+
+
+def _untested_table(hotspots: pd.DataFrame, table: Mapping[str, np.ndarray]) -> pd.DataFrame:
     out = pd.DataFrame(
         {
-            s.HOTSPOT_ID: ids.to_numpy(),
-            "episodes": n_ep,
-            "children": grouped.size().reindex(ids).fillna(0).astype(np.int64).to_numpy(),
-            "locations": locations.reindex(ids).fillna(0).astype(np.int64).to_numpy(),
-            "top_child_episodes": top,
-            "top_child_share": np.round(share, 3),
-            "rests_on_one_child": share >= ev.ONE_CHILD_SHARE,
+            s.HOTSPOT_ID: hotspots[s.HOTSPOT_ID].astype(str).to_numpy(),
+            **table,
             "stability": np.nan,
             "mean_jaccard": np.nan,
             "stable": False,

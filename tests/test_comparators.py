@@ -162,6 +162,18 @@ def test_host_figures_by_hand():
     assert np.isnan(own["children_missing_rate_per_10k"])
     with pytest.raises(ParameterError):
         host_figures(episodes, population_0_17=0)
+    # the child ids already coded: the same figures; a missing child id is not a child
+    codes = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
+    for basis in ("in_area", "host_children"):
+        assert host_figures(episodes, basis=basis, child_codes=codes) == pytest.approx(
+            host_figures(episodes, basis=basis), nan_ok=True
+        )
+    with pytest.raises(ParameterError, match="child_codes"):
+        host_figures(episodes, child_codes=codes[1:])
+    unknown = episodes.assign(**{s.CHILD_ID: episodes[s.CHILD_ID].where(
+        episodes[s.CHILD_ID] != "A")})  # fmt: skip
+    fig = host_figures(unknown)
+    assert (fig["children_missing"], fig["incidents"], fig["children_2plus"]) == (2, 3, 1)
 
 
 def test_the_shipped_examples_are_synthetic_and_work():

@@ -229,6 +229,32 @@ def test_stability_is_not_run_when_dbscan_needed_the_memory_fallback(planted, wa
     assert "Rests on one child" in " ".join(evidence.sentences)
 
 
+def test_who_a_hotspot_rests_on_is_the_same_on_codes_and_on_the_rows(planted):
+    result, evidence = planted
+    episodes, precisions = result.episodes, tuple(result.config.hotspot_precisions)
+    codes = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
+    fast = gc._untested_stability(
+        episodes, result.hotspots, precisions, codes, gc._Clustered(episodes, precisions)
+    )
+    slow = gc._untested_from_frame(episodes, result.hotspots, precisions)
+    pd.testing.assert_frame_equal(fast, slow)
+    columns = ["episodes", "children", "locations", "top_child_episodes", "top_child_share"]
+    pd.testing.assert_frame_equal(fast[columns], evidence.stability[columns])
+    # an episode without a child id: counted by the rows (groups leave it out)
+    missing = episodes.copy()
+    one = _spot_at(result, ONE_CHILD)
+    missing.loc[missing[s.HOTSPOT_ID] == one, s.CHILD_ID] = np.nan
+    codes = pd.factorize(missing[s.CHILD_ID].astype(str))[0]
+    assert (codes < 0).sum() == 30
+    again = gc._untested_stability(
+        missing, result.hotspots, precisions, codes, gc._Clustered(missing, precisions)
+    )
+    pd.testing.assert_frame_equal(
+        again, gc._untested_from_frame(missing, result.hotspots, precisions)
+    )
+    assert again.set_index(s.HOTSPOT_ID).loc[one, "episodes"] == 0
+
+
 def test_hdbscan_runs_are_not_tested_for_stability(wards, write_csv):
     rows = [{"episode_id": f"E{i}", "child_id": f"C{i % 7}", "missing_from": "2020-02-01",
              "lat": 51.752 + (i % 5) * 1e-4, "lon": -1.2577} for i in range(30)]

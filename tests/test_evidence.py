@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from esda import G_Local
+from libpysal.graph import Graph
 from pyproj import Transformer
+from scipy.special import comb
 
 from geo import evidence as ev
 from geo import schema as s
 from geo.areas import locate_points
-from geo.cluster import cluster_episodes, hotspot_ids, hotspot_outlines
+from geo.cluster import (
+    cluster_episodes,
+    dbscan_fit,
+    distinct_locations,
+    hotspot_ids,
+    hotspot_outlines,
+)
 from geo.errors import ParameterError
 
 EPS_M, MIN_SAMPLES = 250.0, 5
@@ -206,6 +216,113 @@ def test_exact_window_tails_match_brute_force_enumeration():
         assert lo == pytest.approx((sums <= t).mean(), rel=1e-12)
 
 
+def _plain_window_tails(values, sizes, totals):
+    """window_total_tails as first written: every value on the whole table (the reference)."""
+    values = np.asarray(values)
+    n, k_max, cap = len(values), int(np.max(sizes)), max(int(np.max(totals)), 0)
+    distinct, mult = np.unique(values.astype(np.int64), return_counts=True)
+    ways = np.zeros((k_max + 1, cap + 1))
+    ways[0, 0] = 1.0
+    for value, count in zip(distinct.tolist(), mult.tolist(), strict=True):
+        new = ways.copy()
+        for r in range(1, min(count, k_max) + 1):
+            shift = r * value
+            weight = float(comb(count, r, exact=True))
+            src = ways[: k_max + 1 - r]
+            if shift > cap:
+                new[r:, cap] += src.sum(axis=1) * weight
+                continue
+            new[r:, shift:] += src[:, : cap + 1 - shift] * weight
+            if shift > 0:
+                new[r:, cap] += src[:, cap + 1 - shift :].sum(axis=1) * weight
+        ways = new
+    all_ways = np.array([float(comb(n, k, exact=True)) for k in range(k_max + 1)])
+    pmf = ways / all_ways[:, None]
+    upper = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]
+    lower = np.cumsum(pmf, axis=1)
+    t = np.clip(np.asarray(totals), 0, cap)
+    return np.minimum(upper[sizes, t], 1.0), np.minimum(lower[sizes, t], 1.0)
+
+
+def test_exact_window_tails_are_bit_identical_to_the_plain_knapsack():
+    # the shortcuts (columns known to be zero, a value met once added in place) change no bit:
+    # many zeros, repeated small values, values over the cap, long tables
+    rng = np.random.default_rng(21)
+    for trial in range(120):
+        n = int(rng.integers(1, 150))
+        kind = trial % 4
+        if kind == 0:
+            values = rng.poisson(rng.uniform(0.1, 8), n)
+        elif kind == 1:
+            values = np.where(rng.random(n) < 0.7, 0, rng.geometric(0.02, n))
+        elif kind == 2:
+            values = rng.integers(0, 600, n)
+        else:
+            values = rng.integers(0, 4, n) * int(rng.integers(1, 60))
+        sizes = rng.integers(1, min(n, 16) + 1, int(rng.integers(1, 30)))
+        totals = rng.integers(0, max(1, int(values.sum()) // 3 + 2), len(sizes))
+        got = ev.window_total_tails(values, sizes, totals)
+        want = _plain_window_tails(values, sizes, totals)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), trial
+
+
+def test_p_sim_is_exactly_esdas_conditional_randomisation():
+    # a lattice with holes (cells with 1 to 8 neighbours) and, beyond an empty column,
+    # three islands
+    rng = np.random.default_rng(22)
+    col, row = (a.ravel() for a in np.meshgrid(np.arange(14), np.arange(11)))
+    keep = (rng.random(len(col)) < 0.75) & (col < 12) | (col == 13) & (row % 5 == 0)
+    col, row = col[keep], row[keep]
+    adjacency = ev._queen_lattice(col, row, 14, 11)
+    card = np.diff(adjacency.indptr)
+    sparse = rng.integers(0, 40, len(col)) * (rng.random(len(col)) < 0.4)
+    for counts in (rng.poisson(2.0, len(col)), sparse):
+        values = counts.astype(float)
+        for seed, permutations in ((0, 99), (7, 999)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # esda's notices on `alternative`, islands
+                stat = G_Local(
+                    values, Graph.from_sparse(adjacency), transform="B", star=True,
+                    permutations=permutations, seed=seed, n_jobs=1, keep_simulations=True,
+                )  # fmt: skip
+            want = ev._pseudo_p(np.asarray(stat.Gs), np.asarray(stat.rGs), permutations)
+            got = ev._conditional_p_sim(
+                values, adjacency, np.asarray(stat.Gs), permutations, seed, block=7
+            )
+            assert np.array_equal(got, want)
+    assert card.min() == 0 and card.max() == 8
+
+
+def test_weighted_dbscan_gives_scikit_learns_labels():
+    rng = np.random.default_rng(23)
+    for trial in range(40):
+        n = int(rng.integers(2, 400))
+        # whole metres on a 50 m lattice: many pairs exactly eps = 250 m apart (150, 200)
+        xy = rng.integers(0, 40, (n, 2)) * 50.0 + 400_000.0
+        loc = distinct_locations(xy[:, 0], xy[:, 1])
+        weight = rng.integers(0, 4, len(loc.x)).astype(float)
+        min_samples = int(rng.integers(1, 9))
+        pairs = ev._neighbour_pairs(loc.x, loc.y, 250.0)
+        got = ev._weighted_dbscan(pairs, weight, min_samples)
+        present = weight > 0
+        want, _ = dbscan_fit(
+            loc.x[present], loc.y[present], eps_m=250.0, min_samples=min_samples,
+            sample_weight=weight[present],
+        )  # fmt: skip
+        assert np.array_equal(got[present], want), trial
+        assert (got[~present] == -1).all()
+
+
+def test_locations_of_is_distinct_locations():
+    rng = np.random.default_rng(24)
+    for n, spread in ((0, 1), (1, 1), (5_000, 40), (5_000, 10**9), (100_000, 300)):
+        pick = rng.integers(0, spread, n)
+        x, y = 400_000 + (pick % 997) * 13.7, 200_000 + (pick // 997) * 7.3
+        got, want = ev.locations_of(x, y), distinct_locations(x, y)
+        for field in ("x", "y", "weight", "inverse"):
+            assert np.array_equal(getattr(got, field), getattr(want, field))
+
+
 def test_benjamini_hochberg_by_hand():
     q = ev.benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5, 0.001]))
     # sorted: 0.001*5/1, 0.01*5/2, 0.03*5/3, 0.04*5/4, 0.5*5/5 -> monotone from the top
@@ -286,6 +403,25 @@ def test_stability_of_a_home_shared_by_many_children_is_one(wards):
         1.0, 1.0, 1, 12,
     ]  # fmt: skip
     assert out.attrs["stability"]["runs"] == 50
+
+
+def test_stability_with_codes_given_is_the_same(planted_run):
+    episodes, hotspots, _, stability = planted_run
+    codes = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
+    rows = ev.clustered_rows(episodes, ev.HOTSPOT_PRECISIONS)
+    loc = distinct_locations(episodes[s.X][rows].to_numpy(), episodes[s.Y][rows].to_numpy())
+    again = ev.hotspot_stability(
+        episodes, hotspots, eps_m=EPS_M, min_samples=MIN_SAMPLES, runs=200, seed=2,
+        child_codes=codes, locations=loc,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(again, stability)
+    two = distinct_locations(np.zeros(2), np.zeros(2))  # not these episodes' locations
+    with pytest.raises(ParameterError, match="locations"):
+        ev.hotspot_stability(episodes, hotspots, eps_m=EPS_M, min_samples=5, locations=two)
+    with pytest.raises(ParameterError, match="child_codes"):
+        ev.hotspot_stability(
+            episodes, hotspots, eps_m=EPS_M, min_samples=5, child_codes=codes[1:]
+        )
 
 
 def test_stability_refuses_hotspots_without_episodes(planted_run):

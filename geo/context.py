@@ -66,7 +66,7 @@ DEFAULT_CELL_M = ev.DEFAULT_CELL_M  # 500 m
 DEFAULT_PERMUTATIONS = ev.DEFAULT_PERMUTATIONS  # 999
 DEFAULT_STABILITY_RUNS = ev.DEFAULT_RUNS  # 200
 MIN_STABILITY_RUNS = 20
-STABILITY_BUDGET_S = 4.0  # the default runs aim at about this many seconds
+STABILITY_BUDGET_S = 1.0  # the default runs aim at about this many seconds
 STABILITY_MAX_S = 30.0  # above this even at MIN_STABILITY_RUNS: the check is not run
 MAX_CELLS = 60_000  # grid cells at most (Oxfordshire at 500 m: ~10,900)
 MAX_PERMUTATION_CELLS = 12_000_000  # cells x esda permutations at most (~100 MB, ~1 s)
@@ -74,15 +74,16 @@ MIN_PERMUTATIONS = 99
 ALPHA = ev.DEFAULT_ALPHA
 FDR = True
 
-# Estimated seconds of one stability run on a 2-core laptop (geo.evidence.hotspot_stability):
-# drawing the children and weighting the locations grows with the episodes, DBSCAN with the
-# distinct locations and their neighbour pairs. Measured on the synthetic data: 0.002 s at
-# 1,000 episodes, 0.04 s at 100,000, 0.22 s at 1,000,000 (11,600 locations), 0.55 s at
-# 100,000 all-distinct locations.
-_RUN_BASE_S = 2e-3
-_RUN_PER_EPISODE_S = 2e-7
-_RUN_PER_LOCATION_S = 3e-6
-_RUN_PER_PAIR_S = 1e-8
+# Estimated seconds of one stability run on a 2-core machine (geo.evidence.hotspot_stability):
+# drawing the children and weighting the locations grows with the episodes, the labelling
+# with the distinct locations and their neighbour pairs. Measured on the synthetic data
+# (geo.synth, 20 and 60 runs): 0.0016 s at 10,000 episodes (1,037 locations, 3,845 pairs),
+# 0.0024 s at 100,000 (3,675; 40,713), 0.0087 s at 1,000,000 (11,637; 373,283) and 0.78 s at
+# 100,000 all-distinct locations (70.9 million pairs).
+_RUN_BASE_S = 1.5e-3
+_RUN_PER_EPISODE_S = 6e-9
+_RUN_PER_LOCATION_S = 5e-8
+_RUN_PER_PAIR_S = 1.05e-8
 
 EVIDENCE_COLUMNS = (
     s.HOTSPOT_ID, "gi_significant", "gi_max_z", "gi_min_q", "stability",
@@ -161,10 +162,11 @@ def default_stability_runs(episodes: int, locations: int, pairs: int) -> int:
     """The number of bootstrap runs for a stability check of about `STABILITY_BUDGET_S`.
 
     200 (`DEFAULT_STABILITY_RUNS`) while a run is estimated to take at most 1/200 of the
-    budget (every county-sized input: 10,000 episodes take about 2 s in all); above, the runs
+    budget (every county-sized input: 10,000 episodes take about 0.3 s in all); above, the runs
     that fit in the budget, rounded down to tens, never fewer than `MIN_STABILITY_RUNS`. On the
-    synthetic data (`geo.synth`, Oxfordshire): 200 at 10,000 episodes (about 1 s), 110 at
-    100,000 (2 s), 20 at 1,000,000 (3 s); 20 at 100,000 all-distinct locations (11 s).
+    synthetic data (`geo.synth`, Oxfordshire): 200 at 10,000 and at 100,000 episodes (about
+    0.3 and 0.5 s), 80 at 1,000,000 (1 s); 20 at 100,000 all-distinct locations (about 16 s:
+    their 71 million neighbour pairs are relabelled in every run).
 
     `episodes` are those clustered, `locations` their distinct locations and `pairs`
     `geo.scale.neighbour_pairs_bound` of those locations at the run's eps.

@@ -181,21 +181,23 @@ def test_tables_have_the_documented_columns_and_no_child_id(planted):
 
 
 def test_default_stability_runs_by_hand():
-    # 1,000 episodes: 0.002 + 0.0002 + 0.00076 + 0.000004 s per run: 200 fit easily
+    # 1,000 episodes: 0.0015 + 0.000006 + 0.0000127 + 0.0000045 s per run: 200 fit easily
     assert default_stability_runs(1_000, 253, 425) == 200
-    # 1,000,000 episodes: about 0.24 s per run; 4 s / 0.24 = 16, raised to the minimum 20
-    assert default_stability_runs(1_000_000, 11_637, 369_921) == 20
-    # 100,000 episodes at 3,675 locations: 0.0334 s per run -> 119 -> 110 (tens)
-    assert default_stability_runs(100_000, 3_675, 38_783) == 110
+    # 100,000 episodes at 3,675 locations: 0.0027 s per run: 371 fit, 200 are run
+    assert default_stability_runs(100_000, 3_675, 38_783) == 200
+    # 1,000,000 episodes: 0.0015 + 0.006 + 0.00058 + 0.00388 = 0.012 s; 1 s holds 83 -> 80
+    assert default_stability_runs(1_000_000, 11_637, 369_921) == 80
+    # 100,000 all-distinct locations, 71 million pairs: 0.75 s a run; raised to the minimum
+    assert default_stability_runs(100_000, 100_000, 70_934_824) == 20
 
 
 def test_large_inputs_scale_the_work_down_and_say_so(planted, wards, monkeypatch):
     result, _ = planted
     monkeypatch.setattr(gc, "MAX_CELLS", 3_000)  # 500 m: ~10,900 cells; 1,000 m: ~2,800
     monkeypatch.setattr(gc, "MAX_PERMUTATION_CELLS", 500_000)  # 2,800 x 999 is over
-    # a run here: 0.002 + 550 x 2e-7 + 550 locations x 3e-6 + 15,654 pairs x 1e-8 = 0.0039 s,
-    # so a budget of 0.2 s holds 51 runs: 50 in tens
-    monkeypatch.setattr(gc, "STABILITY_BUDGET_S", 0.2)
+    # a run here: 0.0015 + 550 x 6e-9 + 550 locations x 5e-8 + 15,654 pairs x 1.05e-8
+    # = 0.0017 s, so a budget of 0.09 s holds 53 runs: 50 in tens
+    monkeypatch.setattr(gc, "STABILITY_BUDGET_S", 0.09)
     evidence = build_evidence(result, wards, seed=2)
     p = evidence.parameters
     assert p["cell_m"] == 1_000.0 and p["cell_m_asked"] == 500.0

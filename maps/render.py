@@ -712,9 +712,13 @@ def _count_squares(kx: np.ndarray, ky: np.ndarray, weights: np.ndarray | None
     x0, y0 = kx.min(), ky.min()
     span = int(ky.max() - y0) + 1
     key = (kx - x0) * span + (ky - y0)
-    uniq, inverse = np.unique(key, return_inverse=True)
+    codes, uniq = pd.factorize(key)  # hashing a million keys, then sorting the distinct ones
+    order = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    uniq, inverse = uniq[order], rank[codes]
     w = np.ones(len(key), np.int64) if weights is None else weights.astype(np.int64)
-    counts = np.bincount(inverse.ravel(), weights=w, minlength=len(uniq)).astype(np.int64)
+    counts = np.bincount(inverse, weights=w, minlength=len(uniq)).astype(np.int64)
     squares = np.stack([uniq // span + x0, uniq % span + y0], axis=1)
     return squares, counts
 
@@ -807,8 +811,11 @@ def _gi_data(evidence: Evidence, show_counts: bool
 
 
 def _coord(value: object) -> float | None:
-    v = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-    return round(float(v), 5) if pd.notna(v) else None
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else round(v, 5)
 
 
 def _fmt_density(value: float) -> str:

@@ -51,6 +51,7 @@ from geo.errors import ParameterError
 from geo.pipeline import AnalysisResult
 from geo.placed_out import summarise_placed_out
 from geo.scale import BYTES_PER_PAIR, DEFAULT_BUDGET_BYTES, neighbour_pairs_bound
+from geo.summary import CHILD_CODE
 
 __all__ = [
     "EVIDENCE_COLUMNS",
@@ -300,8 +301,12 @@ def build_evidence(
     if wards.crs is None:
         msg = "`wards` has no CRS."
         raise ParameterError(msg)
-    # hashed once, for the stability check and the host's figures
-    child_codes = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
+    # hashed once, for the stability check and the host's figures (by the analysis, when it
+    # kept them: the same codes)
+    if CHILD_CODE in episodes.columns:
+        child_codes = episodes[CHILD_CODE].to_numpy(dtype=np.int64)
+    else:
+        child_codes = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
     clustered = _Clustered(episodes, precisions)
 
     # Gi* on the grid and on the wards

@@ -31,7 +31,7 @@ from geo.homes import DRIVERS, HOME_MEASURES
 from geo.pipeline import AnalysisResult
 from geo.privacy import Audience, DisclosureError, hash_ids, snap_locations, wards_touched
 from geo.sdc import SDC_RULES, SDC_THRESHOLDS, SUPPRESSED, apply_sdc, column_kind, sdc_tables
-from geo.summary import DURATION_BANDS, report_checks
+from geo.summary import CHILD_CODE, DURATION_BANDS, report_checks
 from geo.xlsx import SheetSpec, write_workbook
 
 EPISODE_COLUMNS = (
@@ -244,8 +244,10 @@ def episodes_table(result: AnalysisResult, *, pseudonym_key: bytes | None = None
     table = result.episodes[list(EPISODE_COLUMNS)]
     if pseudonym_key is None:
         return table
+    codes = (result.episodes[CHILD_CODE].to_numpy()
+             if CHILD_CODE in result.episodes.columns else None)
     return table.assign(**{PSEUDONYM_COLUMN: hash_ids(result.episodes[s.CHILD_ID],
-                                                      pseudonym_key)})
+                                                      pseudonym_key, codes=codes)})
 
 
 def audit_table(result: AnalysisResult) -> pd.DataFrame:

@@ -52,7 +52,13 @@ from geo.rates import (
     places_by_area,
     population_by_area,
 )
-from geo.summary import prepare_for_summaries, report_checks, summarise, summarise_totals
+from geo.summary import (
+    CHILD_CODE,
+    prepare_for_summaries,
+    report_checks,
+    summarise,
+    summarise_totals,
+)
 from geo.validate import Period, validate_episodes
 
 DEFAULT_EPS_M = 250.0
@@ -259,6 +265,9 @@ def analyse(
     episodes, outlines = _cluster(episodes, config)
     suppressed = int(episodes.attrs.pop(SUPPRESSED_HOTSPOTS, 0))
     clustering = episodes.attrs.pop(CLUSTERING, {})
+    # each child's integer code, hashed once for the tables, the counts, the evidence and the
+    # pseudonyms (never written: outputs name their columns)
+    episodes[CHILD_CODE] = pd.factorize(episodes[s.CHILD_ID].astype(str))[0]
     done("hotspots")
 
     step("tables", "Summarising localities and hotspots")
@@ -765,12 +774,19 @@ def _counts(episodes: pd.DataFrame, table: Table) -> dict[str, object]:
         "rejected_by_reason": {str(k): int(v) for k, v in reasons.items()},
         "warnings_by_code": {str(k): int(v) for k, v in sorted(warnings.items())},
         "mapped_by_precision": {str(k): int(v) for k, v in precision.items()},
-        "children_mapped": int(of_mapped(s.CHILD_ID).nunique()),
+        "children_mapped": _distinct_children(episodes, is_mapped),
         "hotspots": int(spot[spot != ""].nunique()),
         "episodes_in_hotspots": int((spot != "").sum()),
         "missing_from_first": _iso(when.min()),
         "missing_from_last": _iso(when.max()),
     }
+
+
+def _distinct_children(episodes: pd.DataFrame, rows: np.ndarray) -> int:
+    if CHILD_CODE in episodes.columns:
+        codes = episodes[CHILD_CODE].to_numpy(dtype=np.int64)[rows]
+        return int(np.count_nonzero(np.bincount(codes[codes >= 0])))
+    return int(episodes[s.CHILD_ID][rows].nunique())
 
 
 def _iso(value: object) -> str | None:

@@ -433,18 +433,36 @@ def _hmac_sha256(key: bytes) -> Callable[[bytes], str]:
     return mac
 
 
-def hash_ids(ids: pd.Series, key: bytes, *, prefix: str = PSEUDONYM_PREFIX) -> pd.Series:
+def hash_ids(
+    ids: pd.Series,
+    key: bytes,
+    *,
+    prefix: str = PSEUDONYM_PREFIX,
+    codes: np.ndarray | None = None,
+) -> pd.Series:
     """Keyed pseudonyms of child ids: ``prefix`` + the first 16 hex digits of
     HMAC-SHA256(key, id as UTF-8, surrounding spaces removed).
 
     The same id and key always give the same pseudonym; another key gives unrelated ones.
     Blank ids stay blank (one pseudonym for every blank would look like one child). Without
     the key a pseudonym cannot be linked to an id, even by trying every possible id.
+
+    `codes`, when the caller has them: ``pd.factorize`` codes of `ids` (0, 1, ... for equal
+    ids, no missing code), so the ids need not be hashed again to find the distinct ones.
     """
     if not isinstance(key, bytes | bytearray) or len(key) < 16:
         msg = "hash_ids needs a key of at least 16 bytes (see load_or_create_key)."
         raise ValueError(msg)
-    codes, uniques = pd.factorize(ids.astype(object), use_na_sentinel=True)
+    if codes is None:
+        codes, uniques = pd.factorize(ids.astype(object), use_na_sentinel=True)
+    else:
+        codes = np.asarray(codes, dtype=np.int64)
+        if len(codes) != len(ids) or (len(codes) and codes.min() < 0):
+            msg = "hash_ids: `codes` must be one factorize code (>= 0) per id."
+            raise ValueError(msg)
+        row_of = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+        row_of[codes] = np.arange(len(codes))  # a row of each code (they share the id)
+        uniques = ids.to_numpy(dtype=object)[row_of]
     digests = []
     mac = _hmac_sha256(bytes(key))
     for value in uniques:

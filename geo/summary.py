@@ -275,7 +275,10 @@ def prepare_for_summaries(episodes: pd.DataFrame, rows: np.ndarray | None = None
     for column in cat_columns:
         out[column] = _categorical(episodes[column].to_numpy(dtype=object), rows)
     out = out[list(episodes.columns)]
-    children = pd.factorize(episodes[s.CHILD_ID].to_numpy(dtype=object))[0]
+    if CHILD_CODE in episodes.columns:  # codes given (geo.pipeline.analyse): taken as they are
+        children = episodes[CHILD_CODE].to_numpy(dtype=np.int64)
+    else:
+        children = pd.factorize(episodes[s.CHILD_ID].to_numpy(dtype=object))[0]
     out[CHILD_CODE] = children if rows is None else children[rows]
     return out
 

@@ -624,3 +624,11 @@ def test_hmac_with_precomputed_pads_is_hmac_sha256(key_len):
     mac = _hmac_sha256(key)
     for message in (b"", b"C1", "Zoë-7".encode(), rng.bytes(300)):
         assert mac(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def test_hash_ids_with_codes_gives_the_same_pseudonyms():
+    ids = pd.Series(["C1", "C2", "C1", "", "C3", "C2"], dtype="str")
+    codes = pd.factorize(ids.astype(str))[0]
+    pd.testing.assert_series_equal(hash_ids(ids, KEY, codes=codes), hash_ids(ids, KEY))
+    with pytest.raises(ValueError, match="codes"):
+        hash_ids(ids, KEY, codes=codes[:3])

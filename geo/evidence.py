@@ -1090,6 +1090,9 @@ def hotspot_evidence(
     return out
 
 
+MAX_NAMED = 40  # hotspots named in one sentence of `describe_evidence`; the rest are counted
+
+
 def describe_evidence(
     evidence: pd.DataFrame,
     *,
@@ -1147,9 +1150,12 @@ def describe_evidence(
 
     def names(mask: np.ndarray, detail: str = "") -> str:
         parts = []
-        for row in evidence[mask].to_dict("records"):  # thousands of rows: not iterrows
+        chosen = evidence[mask]
+        for row in chosen.head(MAX_NAMED).to_dict("records"):
             extra = _detail(row, detail)
             parts.append(f"{row[s.HOTSPOT_ID]}{f' ({extra})' if extra else ''}")
+        if len(chosen) > MAX_NAMED:  # a sentence, not a list of thousands: the table has all
+            parts.append(f"and {len(chosen) - MAX_NAMED:,} more (see hotspot_evidence.csv)")
         return ", ".join(parts)
 
     verdict = evidence["evidence"].to_numpy()

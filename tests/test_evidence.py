@@ -477,3 +477,17 @@ def test_describe_evidence_without_gi():
     assert text[1] == "Without the Gi* test no hotspot can be called robust."
     assert text[2] == "Stable, found again in at least 80% of the re-runs: H01 (90%)."
     assert text[3].startswith("Fragile, found again in fewer than 80% of the re-runs: H02 (30%)")
+
+
+def test_describe_evidence_names_at_most_max_named_hotspots_per_sentence():
+    from geo.evidence import MAX_NAMED, describe_evidence
+
+    n = MAX_NAMED + 25
+    evidence = pd.DataFrame({
+        s.HOTSPOT_ID: [f"H{i:03d}" for i in range(1, n + 1)],
+        "gi_significant": False, "gi_max_z": 0.0, "gi_min_q": 1.0, "stability": 1.0,
+        "rests_on_one_child": False, "top_child_share": 0.2, "evidence": "stable_only",
+    })  # fmt: skip
+    text = " ".join(describe_evidence(evidence, stability_runs=200))
+    assert f"H{MAX_NAMED:03d} (100%)" in text and f"H{MAX_NAMED + 1:03d}" not in text
+    assert "and 25 more (see hotspot_evidence.csv)" in text

@@ -756,8 +756,9 @@ def hotspot_stability(
     hotspot none of whose locations were drawn counts as not found.
 
     The work of DBSCAN that does not depend on the resample is done once: the pairs of
-    locations within `eps_m` of each other (`_neighbour_pairs`); each run then weighs them
-    and labels the locations as scikit-learn's DBSCAN does (`_weighted_dbscan`).
+    locations within `eps_m` of each other (`_neighbour_pairs`, held as a `_NeighbourGraph`);
+    each run then weighs them and labels the locations as scikit-learn's DBSCAN does
+    (`_weighted_dbscan`).
     """
     started = time.perf_counter()
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
@@ -806,7 +807,9 @@ def hotspot_stability(
     rng = np.random.default_rng(seed)
     if n_spots and n_children:
         check_cluster_params(eps_m, min_samples)
-        pairs = _neighbour_pairs(locations.x, locations.y, float(eps_m))
+        graph = _NeighbourGraph(
+            _neighbour_pairs(locations.x, locations.y, float(eps_m)), n_loc
+        )  # the pairs, built once for all the runs
         # each child's episodes per location, so that a run weighs children, not episodes
         pair, per_pair = _tally(child.astype(np.int64) * n_loc + loc_of)
         pair_child, pair_loc = np.divmod(pair, n_loc)
@@ -814,7 +817,7 @@ def hotspot_stability(
             drawn = np.bincount(rng.integers(0, n_children, n_children), minlength=n_children)
             weight = np.bincount(pair_loc, weights=drawn[pair_child] * per_pair, minlength=n_loc)
             present = weight > 0
-            labels = _weighted_dbscan(pairs, weight, int(min_samples))
+            labels = graph.labels(weight, int(min_samples))
             best[run] = _best_jaccard(orig[present], labels[present], n_spots)
     stability = (best > JACCARD_MATCH).mean(axis=0) if runs else np.zeros(n_spots)
     out = pd.DataFrame(
@@ -913,34 +916,69 @@ def _weighted_dbscan(
     scikit-learn's depth-first expansion, in that order, reaches it from first); the rest
     are noise (-1). Whole-number weights give exactly scikit-learn's labels.
     """
-    i, j = pairs
-    n = len(weight)
-    labels = np.full(n, -1, dtype=np.int64)
-    present = weight > 0
-    within = weight + np.bincount(i, weights=weight[j], minlength=n)
-    within += np.bincount(j, weights=weight[i], minlength=n)
-    core = present & (within >= min_samples)
-    core_at = np.flatnonzero(core)
-    if len(core_at) == 0:
+    return _NeighbourGraph(pairs, len(weight)).labels(weight, min_samples)
+
+
+class _NeighbourGraph:
+    """The neighbours of `_neighbour_pairs`, kept for DBSCAN runs with new weights.
+
+    Built once from the pairs ``i < j`` of `n` points: an upper-triangular CSR adjacency
+    (row ``i``, column ``j``; data 1.0). Each run (`labels`) then takes two sparse products
+    for the weight within eps and filters this adjacency for the links between core points,
+    instead of gathering and sorting the pairs again. Memory: 12 bytes a pair (the float64
+    data doubles as the edge weights of the core graph, so a run allocates no array of ones).
+    """
+
+    def __init__(self, pairs: tuple[np.ndarray, np.ndarray], n: int) -> None:
+        i, j = pairs
+        self.n = n
+        self.adjacency = sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+        self.per_row = np.diff(self.adjacency.indptr)
+
+    def labels(self, weight: np.ndarray, min_samples: int) -> np.ndarray:
+        """`_weighted_dbscan` of these pairs with `weight` (one per point)."""
+        a, n = self.adjacency, self.n
+        weight = np.asarray(weight, dtype=np.float64)
+        labels = np.full(n, -1, dtype=np.int64)
+        present = weight > 0
+        within = weight + a @ weight
+        within += a.T @ weight
+        core = present & (within >= min_samples)
+        core_at = np.flatnonzero(core)
+        if len(core_at) == 0:
+            return labels
+        from_core = np.repeat(core, self.per_row)  # per pair: is its row (i) core
+        to_core = core[a.indices]  # is its column (j) core
+        linked = from_core & to_core
+        starts = a.indptr[:-1]
+        busy = self.per_row > 0
+        kept = np.zeros(n + 1, dtype=np.int64)
+        if len(a.indices):
+            kept[1:][busy] = np.add.reduceat(linked, starts[busy], dtype=np.int64)
+        indptr = np.cumsum(kept).astype(a.indptr.dtype)
+        links = (a.data[: int(indptr[-1])], a.indices[linked], indptr)  # data: all 1.0
+        graph = sp.csr_matrix(links, shape=(n, n))
+        del linked
+        _, component = connected_components(graph, directed=False)
+        del graph
+        _, first, which = np.unique(component[core_at], return_index=True, return_inverse=True)
+        number = np.empty(len(first), dtype=np.int64)
+        number[np.argsort(first, kind="stable")] = np.arange(len(first))
+        labels[core_at] = number[which.ravel()]
+        border = present & ~core
+        if border.any():
+            to_j = from_core & border[a.indices]
+            to_i = to_core & np.repeat(border, self.per_row)
+            at_j, at_i = np.flatnonzero(to_j), np.flatnonzero(to_i)
+            del to_j, to_i
+            row_j = np.searchsorted(a.indptr, at_j, side="right") - 1
+            row_i = np.searchsorted(a.indptr, at_i, side="right") - 1
+            target = np.concatenate([a.indices[at_j], row_i])
+            joined = np.full(n, np.iinfo(np.int64).max)
+            np.minimum.at(joined, target, np.concatenate([labels[row_j], labels[a.indices[at_i]]]))
+            hit = joined < np.iinfo(np.int64).max
+            labels[hit] = joined[hit]
         return labels
-    linked = core[i] & core[j]
-    graph = sp.csr_matrix(
-        (np.ones(int(linked.sum()), dtype=np.int8), (i[linked], j[linked])), shape=(n, n)
-    )
-    _, component = connected_components(graph, directed=False)
-    _, first, which = np.unique(component[core_at], return_index=True, return_inverse=True)
-    number = np.empty(len(first), dtype=np.int64)
-    number[np.argsort(first, kind="stable")] = np.arange(len(first))
-    labels[core_at] = number[which.ravel()]
-    border = present & ~core
-    to_j, to_i = core[i] & border[j], core[j] & border[i]
-    target = np.concatenate([j[to_j], i[to_i]])
-    if len(target):
-        joined = np.full(n, np.iinfo(np.int64).max)
-        np.minimum.at(joined, target, np.concatenate([labels[i[to_j]], labels[j[to_i]]]))
-        hit = joined < np.iinfo(np.int64).max
-        labels[hit] = joined[hit]
-    return labels
 
 
 def hotspot_members(

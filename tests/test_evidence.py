@@ -14,10 +14,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import shapely
 from esda import G_Local
 from libpysal.graph import Graph
 from pyproj import Transformer
+from scipy.sparse.csgraph import connected_components
 from scipy.special import comb
 
 from geo import evidence as ev
@@ -311,6 +313,64 @@ def test_weighted_dbscan_gives_scikit_learns_labels():
         )  # fmt: skip
         assert np.array_equal(got[present], want), trial
         assert (got[~present] == -1).all()
+
+
+def _weighted_dbscan_by_pairs(pairs, weight, min_samples):
+    """The first `_weighted_dbscan`, on the pairs themselves: the reference for the faster one."""
+    i, j = pairs
+    n = len(weight)
+    labels = np.full(n, -1, dtype=np.int64)
+    present = weight > 0
+    within = weight + np.bincount(i, weights=weight[j], minlength=n)
+    within += np.bincount(j, weights=weight[i], minlength=n)
+    core = present & (within >= min_samples)
+    core_at = np.flatnonzero(core)
+    if len(core_at) == 0:
+        return labels
+    linked = core[i] & core[j]
+    graph = sp.csr_matrix(
+        (np.ones(int(linked.sum()), dtype=np.int8), (i[linked], j[linked])), shape=(n, n)
+    )
+    _, component = connected_components(graph, directed=False)
+    _, first, which = np.unique(component[core_at], return_index=True, return_inverse=True)
+    number = np.empty(len(first), dtype=np.int64)
+    number[np.argsort(first, kind="stable")] = np.arange(len(first))
+    labels[core_at] = number[which.ravel()]
+    border = present & ~core
+    to_j, to_i = core[i] & border[j], core[j] & border[i]
+    target = np.concatenate([j[to_j], i[to_i]])
+    if len(target):
+        joined = np.full(n, np.iinfo(np.int64).max)
+        np.minimum.at(joined, target, np.concatenate([labels[i[to_j]], labels[j[to_i]]]))
+        hit = joined < np.iinfo(np.int64).max
+        labels[hit] = joined[hit]
+    return labels
+
+
+def test_neighbour_graph_gives_the_labels_of_the_pairs_on_dense_points():
+    rng = np.random.default_rng(5)
+    # 3,000 distinct points on 3 x 3 km: ~60 neighbours each within 250 m, and 40 scattered
+    xy = np.vstack([rng.uniform(0, 3_000, (3_000, 2)), rng.uniform(5_000, 9_000, (40, 2))])
+    loc = distinct_locations(xy[:, 0] + 400_000.0, xy[:, 1] + 200_000.0)
+    pairs = ev._neighbour_pairs(loc.x, loc.y, 250.0)
+    graph = ev._NeighbourGraph(pairs, len(loc.x))
+    borders = clusters = 0
+    for trial in range(12):
+        zeros = rng.uniform(0.2, 0.9)  # many absent points: thin, broken clusters and borders
+        weight = rng.integers(1, 4, len(loc.x)) * (rng.random(len(loc.x)) > zeros)
+        weight = weight.astype(float)
+        min_samples = int(rng.integers(2, 40))
+        got = graph.labels(weight, min_samples)
+        assert np.array_equal(got, _weighted_dbscan_by_pairs(pairs, weight, min_samples)), trial
+        assert np.array_equal(got, ev._weighted_dbscan(pairs, weight, min_samples)), trial
+        within = weight + np.bincount(pairs[0], weights=weight[pairs[1]], minlength=len(weight))
+        within += np.bincount(pairs[1], weights=weight[pairs[0]], minlength=len(weight))
+        borders += int(((got >= 0) & (within < min_samples)).sum())
+        clusters = max(clusters, int(got.max()) + 1)
+    assert borders > 100 and clusters > 2
+    assert (graph.labels(np.zeros(len(loc.x)), 3) == -1).all()
+    single = ev._NeighbourGraph(ev._neighbour_pairs(loc.x[:1], loc.y[:1], 250.0), 1)
+    assert single.labels(np.array([2.0]), 2).tolist() == [0]
 
 
 def test_locations_of_is_distinct_locations():

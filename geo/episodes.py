@@ -406,7 +406,8 @@ def _cells_may_need_strip(data: bytes, delimiter: str) -> bool:
     that. It is conservative: the text must be ASCII, hold no whitespace control character
     but line breaks (and a tab delimiter), and every space must sit between two bytes that
     are neither the delimiter, a line break nor a double quote, and not at either end; a
-    carriage return must end a line, and no double quote may touch a line break.
+    carriage return must end a line, and no double quote may touch a line break (nor, in a
+    tab-separated file, a tab).
     """
     if not data.isascii():
         return True  # non-ASCII whitespace (no-break space...) could sit at an edge
@@ -418,8 +419,10 @@ def _cells_may_need_strip(data: bytes, delimiter: str) -> bool:
     delim = ord(delimiter)
     edges = np.zeros(256, dtype=bool)
     edges[[delim, 10, 13, 34]] = True
-    breaks = np.zeros(256, dtype=bool)
+    breaks = np.zeros(256, dtype=bool)  # next to a quote: a quoted cell may end with it
     breaks[[10, 13]] = True
+    if delim < 32:  # a tab delimiter: a quoted cell can hold a tab at its edge
+        breaks[delim] = True
     for start in range(0, len(arr), _STRIP_CHUNK):
         part = arr[start : start + _STRIP_CHUNK]
         control = part < 32

@@ -602,3 +602,6 @@ def test_strip_screen_lets_plain_files_through():
     assert not _cells_may_need_strip(text.encode(), ",")
     for bad in ("E1 ,x\n", "E1, x\n", "E1,\"x \"\n", "E1,x\t\n", "E1,x\r\ny\rz\n", "é ,x\n"):
         assert _cells_may_need_strip(bad.encode(), ",")
+    # tab-separated: a quoted cell with a tab at its edge (found in review)
+    assert _cells_may_need_strip(b'episode_id\tchild_id\nE2\t"C2\t"\n', "\t")
+    assert not _cells_may_need_strip(b"episode_id\tchild_id\nE2\tC2\n", "\t")

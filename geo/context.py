@@ -69,6 +69,9 @@ DEFAULT_STABILITY_RUNS = ev.DEFAULT_RUNS  # 200
 MIN_STABILITY_RUNS = 20
 STABILITY_BUDGET_S = 1.0  # the default runs aim at about this many seconds
 STABILITY_MAX_S = 30.0  # above this even at MIN_STABILITY_RUNS: the check is not run
+# memory of the stability check per neighbour pair (the k-d tree's output, its int32 copy, the
+# CSR graph): measured about 39 bytes; above `geo.scale.DEFAULT_BUDGET_BYTES` it is not run
+STABILITY_BYTES_PER_PAIR = 40
 MAX_CELLS = 60_000  # grid cells at most (Oxfordshire at 500 m: ~10,900)
 MAX_PERMUTATION_CELLS = 12_000_000  # cells x esda permutations at most (~100 MB, ~1 s)
 MIN_PERMUTATIONS = 99
@@ -485,6 +488,17 @@ def _stability_runs(
             "for DBSCAN's memory budget, so the analysis clustered them merged onto a fine "
             "grid, and re-running that 20 or more times would take too long."
         )
+    if pairs * STABILITY_BYTES_PER_PAIR > DEFAULT_BUDGET_BYTES:
+        # the bound is loose for dense data: count the pairs (the k-d tree stores none)
+        pairs = ev.count_neighbour_pairs(loc.x, loc.y, float(result.config.eps_m))
+        if pairs * STABILITY_BYTES_PER_PAIR > DEFAULT_BUDGET_BYTES:
+            need = pairs * STABILITY_BYTES_PER_PAIR / 2**30
+            return 0, "not run", (
+                f"Stability was not tested: the {len(loc.x):,} distinct locations have "
+                f"{pairs:,} pairs within {result.config.eps_m:g} m, and holding them for the "
+                f"re-runs would take about {need:.1f} GiB of memory (give stability_runs to "
+                "run it anyway)."
+            )
     per_run = _run_seconds(episodes, len(loc.x), pairs)
     if per_run * MIN_STABILITY_RUNS > STABILITY_MAX_S:
         return 0, "not run", (

@@ -380,3 +380,27 @@ def test_a_population_given_wins_and_a_missing_host_is_refused(planted, wards, t
                            host_code="e10000025")
     assert named.parameters["host_code"] == HOST
     assert "host_published" not in set(named.comparison["comparator"])
+
+
+def test_stability_is_not_run_when_its_pairs_would_not_fit_in_memory(planted, wards,
+                                                                     monkeypatch):
+    """The bound on neighbour pairs is loose: the pairs are counted, and the check is left
+    out, with a note, only when the counted pairs would not fit."""
+    from geo import evidence as gev
+
+    result, _ = planted
+    counted = []
+    real = gev.count_neighbour_pairs
+
+    def spy(x, y, eps):
+        counted.append(real(x, y, eps))
+        return counted[-1]
+
+    monkeypatch.setattr(gev, "count_neighbour_pairs", spy)
+    monkeypatch.setattr(gc, "STABILITY_BYTES_PER_PAIR", 10**6)  # every pair "costs" 1 MB
+    evidence = build_evidence(result, wards, permutations=0)
+    assert counted and counted[0] > 0
+    assert evidence.parameters["stability_runs"] == 0
+    assert "would take about" in " ".join(evidence.notes) and "GiB of memory" in " ".join(
+        evidence.notes
+    )

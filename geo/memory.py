@@ -55,15 +55,31 @@ def available_bytes() -> int | None:
                     break
     except (OSError, ValueError, IndexError):
         pass
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-         "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    for folder, limit_file, usage_file, cache_key in (
+        ("/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file"),
+        ("/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
+         "total_inactive_file"),
     ):
-        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        limit = _read_int(f"{folder}/{limit_file}")
+        usage = _read_int(f"{folder}/{usage_file}")
         if limit is not None and usage is not None and limit < 2**60:  # "max": no limit
-            known.append(max(0, limit - usage))
+            # page cache the kernel can drop (e.g. the input file just read) is room too
+            cache = _stat(f"{folder}/memory.stat").get(cache_key, 0)
+            known.append(max(0, limit - max(0, usage - cache)))
     return min(known) if known else None
+
+
+def _stat(path: str) -> dict[str, int]:
+    try:
+        lines = Path(path).read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            out[key] = int(value)
+    return out
 
 
 def estimated_peak_bytes(path: Path) -> int:
@@ -76,6 +92,10 @@ def estimated_peak_bytes(path: Path) -> int:
         except (OSError, zipfile.BadZipFile):
             xml = size
         return BASE_BYTES + BYTES_PER_XLSX_XML_BYTE * xml
+    with path.open("rb") as fh:
+        head = fh.read(2)
+    if head in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: twice the bytes of the same text
+        size //= 2
     return BASE_BYTES + BYTES_PER_CSV_BYTE * size
 
 

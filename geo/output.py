@@ -246,6 +246,8 @@ def episodes_table(result: AnalysisResult, *, pseudonym_key: bytes | None = None
         return table
     codes = (result.episodes[CHILD_CODE].to_numpy()
              if CHILD_CODE in result.episodes.columns else None)
+    if codes is not None and len(codes) and codes.min() < 0:  # a missing id: hash by value
+        codes = None
     return table.assign(**{PSEUDONYM_COLUMN: hash_ids(result.episodes[s.CHILD_ID],
                                                       pseudonym_key, codes=codes)})
 

@@ -57,3 +57,33 @@ def test_cli_turns_running_out_of_memory_into_a_message(capsys, monkeypatch, tmp
     err = capsys.readouterr().err
     assert code == 2
     assert "ran out of memory" in err and "Traceback" not in err
+
+
+def test_utf16_files_are_estimated_by_their_text(tmp_path):
+    text = "episode_id,child_id\n" + "E1,C1\n" * 5000
+    utf8, utf16 = tmp_path / "a.csv", tmp_path / "b.csv"
+    utf8.write_text(text, encoding="utf-8")
+    utf16.write_text(text, encoding="utf-16")  # with a byte-order mark
+    assert abs(estimated_peak_bytes(utf16) - estimated_peak_bytes(utf8)) <= 2 * (
+        memory.BYTES_PER_CSV_BYTE
+    )
+
+
+def test_container_page_cache_counts_as_room(tmp_path, monkeypatch):
+    root = tmp_path / "cg"
+    root.mkdir()
+    (root / "memory.max").write_text(str(4 * 2**30))
+    (root / "memory.current").write_text(str(3 * 2**30))
+    (root / "memory.stat").write_text(f"anon 1000\ninactive_file {2 * 2**30}\n")
+    def moved(path: str) -> str:
+        return path.replace("/sys/fs/cgroup", str(root))
+
+    real_int, real_stat = memory._read_int, memory._stat
+    monkeypatch.setattr(
+        memory, "_read_int",
+        lambda p: real_int(moved(p)) if p.startswith("/sys/fs/cgroup/memory.") else None,
+    )  # fmt: skip
+    monkeypatch.setattr(memory, "_stat", lambda p: real_stat(moved(p)))
+    room = available_bytes()
+    # 4 GiB limit - (3 GiB used - 2 GiB of droppable cache) = 3 GiB, not 1 GiB
+    assert room is not None and 1 * 2**30 < room <= 3 * 2**30

@@ -169,8 +169,8 @@ def default_stability_runs(episodes: int, locations: int, pairs: int) -> int:
     budget (every county-sized input: 10,000 episodes take about 0.3 s in all); above, the runs
     that fit in the budget, rounded down to tens, never fewer than `MIN_STABILITY_RUNS`. On the
     synthetic data (`geo.synth`, Oxfordshire): 200 at 10,000 and at 100,000 episodes (about
-    0.3 and 0.5 s), 80 at 1,000,000 (1 s); 20 at 100,000 all-distinct locations (about 16 s:
-    their 71 million neighbour pairs are relabelled in every run).
+    0.3 and 0.5 s), 80 at 1,000,000 (1 s); 20 at 100,000 all-distinct locations (about 5 s:
+    their 20 million neighbour pairs are relabelled in every run).
 
     `episodes` are those clustered, `locations` their distinct locations and `pairs`
     `geo.scale.neighbour_pairs_bound` of those locations at the run's eps.

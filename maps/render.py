@@ -539,6 +539,32 @@ def _evidence_words() -> dict[str, object]:
     }
 
 
+MAX_SHARED_NAMED = 20  # hotspots named in the popup of an outline they share
+
+
+def _one_outline_per_shape(hulls: gpd.GeoSeries, rows: list[dict[str, object]]) -> np.ndarray:
+    """The hotspots whose outlines are drawn: one per distinct shape, the first (largest).
+
+    Public hotspots are drawn as the wards (or grid cells) they touch, so many share one
+    shape: drawn once each, they would stack hundreds of identical polygons (a million
+    episodes made a 10 MB page). The drawn one's popup names the others in the same area.
+    """
+    keys = pd.Series(shapely.to_wkb(np.asarray(hulls.values)))
+    first = ~keys.duplicated().to_numpy()
+    codes = pd.factorize(keys)[0]
+    drawn = np.flatnonzero(first)
+    for code in np.flatnonzero(np.bincount(codes) > 1):
+        members = np.flatnonzero(codes == code)
+        others = [str(rows[i]["id"]) for i in members[1:]]
+        named = ", ".join(others[:MAX_SHARED_NAMED])
+        if len(others) > MAX_SHARED_NAMED:
+            named += f" and {len(others) - MAX_SHARED_NAMED:,} more (see the hotspot table)"
+        homes = rows[members[0]]["homes"]
+        assert isinstance(homes, list)
+        homes.append([_esc("Other hotspots drawn with the same outline"), named])
+    return drawn
+
+
 def _hotspot_data(result: AnalysisResult, centres: bool = True,
                   evidence: Evidence | None = None
                   ) -> tuple[dict[str, object], _Legend, int]:
@@ -594,8 +620,9 @@ def _hotspot_data(result: AnalysisResult, centres: bool = True,
         })
     if len(spots):
         hulls = spots.to_crs(s.BNG).geometry.simplify(HULL_SIMPLIFY_M, preserve_topology=True)
-        hull_frame = gpd.GeoDataFrame(geometry=hulls, crs=s.BNG)
-        hull_json = _geojson(hull_frame, [{"i": i} for i in range(len(spots))])
+        drawn = _one_outline_per_shape(hulls, rows)
+        hull_frame = gpd.GeoDataFrame(geometry=hulls.iloc[drawn], crs=s.BNG)
+        hull_json = _geojson(hull_frame, [{"i": int(i)} for i in drawn])
     else:
         hull_json = {"type": "FeatureCollection", "features": []}
     swatches = "".join(

@@ -540,3 +540,21 @@ def test_evidence_of_another_analysis_is_refused(oxon, demo, synth):
     spots[s.HOTSPOT_ID] = "X" + spots[s.HOTSPOT_ID].astype(str)
     with pytest.raises(ParameterError, match="built for another analysis"):
         map_html(replace(other, hotspots=spots), make_context(oxon, wards, evidence=evidence))
+
+
+def test_hotspots_sharing_one_outline_draw_it_once_and_name_each_other(oxon, synth):
+    """Public hotspots are drawn as the wards they touch: identical outlines are drawn once,
+    and the popup of the one drawn names the others."""
+    import json
+    import re
+
+    result, wards = synth
+    spots = result.hotspots.copy()
+    spots.loc[spots.index[1:3], "geometry"] = spots.geometry.iloc[0]  # three share a shape
+    page = map_html(replace(result, hotspots=spots), make_context(oxon, wards))
+    data = json.loads(re.search(r"var HS = hsLib\(map_\w+, (\{.*?\})\);", page, re.S).group(1))
+    drawn = [f["properties"]["i"] for f in data["hulls"]["features"]]
+    assert len(drawn) == len(spots) - 2 and 1 not in drawn and 2 not in drawn and 0 in drawn
+    shared = [r for r in data["spots"][0]["homes"] if "same outline" in r[0]]
+    ids = spots[s.HOTSPOT_ID].tolist()
+    assert shared == [["Other hotspots drawn with the same outline", f"{ids[1]}, {ids[2]}"]]

@@ -10,7 +10,13 @@ from geo import schema as s
 from geo.episodes import Table
 from geo.errors import InputError
 from geo.postcodes import PostcodeIndex
-from geo.validate import _Audit, _col, _locations, require_location_columns
+from geo.validate import (
+    _Audit,
+    _col,
+    _locations,
+    require_coordinate_pairs,
+    require_location_columns,
+)
 
 _TYPES = {
     "foster": "foster", "fostering": "foster", "foster carer": "foster",
@@ -38,6 +44,7 @@ def validate_homes(table: Table, postcodes: PostcodeIndex | None = None) -> pd.D
             f"{', '.join(f'`{c}`' for c in missing)}. Columns found: {found}."
         )
         raise InputError(msg, path=table.path)
+    require_coordinate_pairs(table, "homes register", found)
     require_location_columns(table, "homes register", found)
     if raw.empty:
         msg = f"The homes register {table.path} has a header row but no data rows."

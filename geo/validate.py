@@ -358,6 +358,19 @@ def require_location_columns(table: Table, subject: str, found: str) -> None:
         raise InputError(msg, path=table.path)
 
 
+def require_coordinate_pairs(table: Table, subject: str, found: str) -> None:
+    """Refuse a table with one column of a coordinate pair (`lat` but no `lon`...)."""
+    cols = set(table.frame.columns)
+    for a, b in ((s.LAT, s.LON), (s.EASTING, s.NORTHING)):
+        if (a in cols) != (b in cols):
+            have, lack = (a, b) if a in cols else (b, a)
+            msg = (
+                f"The {subject} {table.path} has {_article(have)} `{have}` column but no "
+                f"`{lack}` column. Locations need both. Columns found: {found}."
+            )
+            raise InputError(msg, path=table.path)
+
+
 def check_columns(table: Table, *, what: str = "episodes") -> None:
     """Refuse a file that lacks the required columns or any location column, or has no rows."""
     cols = set(table.frame.columns) - {s.ROW_NUMBER}
@@ -377,14 +390,7 @@ def check_columns(table: Table, *, what: str = "episodes") -> None:
         elif table.sheet:
             msg += " Use --sheet to read another sheet."
         raise InputError(msg, path=table.path)
-    for a, b in ((s.LAT, s.LON), (s.EASTING, s.NORTHING)):
-        if (a in cols) != (b in cols):
-            have, lack = (a, b) if a in cols else (b, a)
-            msg = (
-                f"The {what} file {table.path} has {_article(have)} `{have}` column but no "
-                f"`{lack}` column. Locations need both. Columns found: {found}."
-            )
-            raise InputError(msg, path=table.path)
+    require_coordinate_pairs(table, f"{what} file", found)
     require_location_columns(table, f"{what} file", found)
     if table.frame.empty:
         blank = f" ({table.blank_rows} blank rows were skipped)" if table.blank_rows else ""

@@ -128,3 +128,22 @@ def test_hotspot_homes_counts_types_shares_and_driver():
     assert (h2["main_home_id"], h2["main_home_type"], h2["main_home_share"]) == (
         "S1", "semi_independent", 0.4)
     assert h2["driver"] == "several homes"
+
+
+@pytest.mark.parametrize(("columns", "have", "lack"), [
+    (["home_id", "type", "lat"], "lat", "lon"),
+    (["home_id", "type", "northing", "postcode"], "northing", "easting"),
+])
+def test_a_register_with_half_a_coordinate_pair_is_refused(tmp_path, columns, have, lack):
+    """Like the episodes file: `lat` without `lon` is a whole-file problem, named."""
+    from geo.episodes import read_table
+    from geo.errors import InputError
+    from geo.homes import validate_homes
+
+    path = tmp_path / "homes.csv"
+    pd.DataFrame([{c: "1" for c in columns}]).to_csv(path, index=False)
+    with pytest.raises(InputError) as exc:
+        validate_homes(read_table(path, what="homes register"))
+    text = str(exc.value)
+    assert f"The homes register {path} has" in text
+    assert f"`{have}` column but no `{lack}` column" in text

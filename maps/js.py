@@ -14,6 +14,8 @@ from typing import Final
 HS_LIB: Final = r"""
 function hsLib(map, D) {
   var HS = {map: map, D: D, layers: {}};
+  // popups open clear of the title panel, which sits above them at the top of the map
+  L.Popup.mergeOptions({autoPanPaddingTopLeft: L.point(10, 140)});
   [["hsBase", 350, 0], ["hsChoro", 410, 1], ["hsLines", 415, 0], ["hsLpa", 420, 1],
    ["hsDensity", 430, 0], ["hsGi", 435, 1], ["hsSpots", 440, 1], ["hsLocations", 445, 1],
    ["hsHomes", 450, 1], ["hsLabels", 470, 0]].forEach(function (p) {

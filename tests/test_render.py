@@ -558,3 +558,23 @@ def test_hotspots_sharing_one_outline_draw_it_once_and_name_each_other(oxon, syn
     shared = [r for r in data["spots"][0]["homes"] if "same outline" in r[0]]
     ids = spots[s.HOTSPOT_ID].tolist()
     assert shared == [["Other hotspots drawn with the same outline", f"{ids[1]}, {ids[2]}"]]
+
+
+@pytest.mark.browser
+def test_a_popup_near_the_top_opens_below_the_title_panel(page, written_map):
+    """The title panel sits above popups: a hotspot at the top edge pans the map so that its
+    popup opens clear of the panel."""
+    path, result = written_map
+    spot = result.hotspots[s.HOTSPOT_ID].iloc[0]
+    name = open_map(page, path)
+    # put the hotspot just below the title panel: its popup, opening upwards, would cover it
+    page.evaluate(f"""() => {{
+        {name}.setView([{BANBURY[0]}, {BANBURY[1]}], 15, {{animate: false}});
+        {name}.panBy([0, {name}.getSize().y / 2 - 110], {{animate: false}}); }}""")
+    page.wait_for_timeout(300)
+    page.locator(f"path.hs-spot-dot.hs-spot-{spot}").click(force=True)
+    page.wait_for_timeout(600)
+    popup = page.locator(".leaflet-popup").bounding_box()
+    title = page.locator(".leaflet-top.leaflet-left .leaflet-control").last.bounding_box()
+    assert popup is not None and title is not None
+    assert popup["y"] >= title["y"] + title["height"]

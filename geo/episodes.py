@@ -21,6 +21,7 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.schema import ROW_NUMBER
+from geo.xlsx import column_letter as _column_letter
 
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -583,14 +584,6 @@ def _read_xlsx(path: Path, *, sheet: str | None, what: str) -> Table:
         _columns(fixed, len(header)), len(fixed), header, path, what, first_row=header_row + 1
     )
     return Table(frame, path, "xlsx", None, chosen, original, blank, (*notes, *more))
-
-
-def _column_letter(n: int) -> str:
-    letters = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def _finish(

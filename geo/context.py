@@ -46,7 +46,7 @@ import pandas as pd
 from geo import comparators as cmp
 from geo import evidence as ev
 from geo import schema as s
-from geo.cluster import Locations
+from geo.cluster import Locations, distinct_locations
 from geo.errors import ParameterError
 from geo.pipeline import AnalysisResult
 from geo.placed_out import summarise_placed_out
@@ -459,7 +459,7 @@ class _Clustered:
         if self._locations is None:
             x = self.episodes[s.X].to_numpy(dtype=float)[self.rows]
             y = self.episodes[s.Y].to_numpy(dtype=float)[self.rows]
-            self._locations = ev.locations_of(x, y)
+            self._locations = distinct_locations(x, y)
         return self._locations
 
 

@@ -783,7 +783,7 @@ def hotspot_stability(
     spot_code = pd.Index(ids).get_indexer(spot_names)[spot_of]  # -1: in no listed hotspot
 
     if locations is None:
-        locations = locations_of(
+        locations = distinct_locations(
             episodes[s.X].to_numpy(dtype=float)[keep], episodes[s.Y].to_numpy(dtype=float)[keep]
         )
     elif len(locations.inverse) != len(spot_code):
@@ -1027,27 +1027,6 @@ def _tally(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``np.unique(keys, return_counts=True)`` gives, unsorted, by hashing (faster on 1M)."""
     codes, distinct = pd.factorize(keys)
     return np.asarray(distinct), np.bincount(codes, minlength=len(distinct)).astype(np.int64)
-
-
-def locations_of(x: np.ndarray, y: np.ndarray) -> Locations:
-    """`geo.cluster.distinct_locations`, the same result (locations sorted by x then y), faster
-    when many episodes share a location: the points are hashed first, and only the distinct
-    locations sorted. (When most points are distinct, sorting them all is faster.)"""
-    key = np.asarray(x, dtype=np.float64) + 1j * np.asarray(y, dtype=np.float64)
-    sample = key[:65_536]
-    if len(pd.unique(sample)) > len(sample) // 2:
-        return distinct_locations(x, y)
-    codes, distinct = pd.factorize(key)
-    if (codes < 0).any():  # a missing coordinate: as np.unique does
-        return distinct_locations(x, y)
-    distinct = np.asarray(distinct)
-    order = np.argsort(distinct, kind="stable")
-    rank = np.empty(len(order), dtype=np.intp)
-    rank[order] = np.arange(len(order))
-    inverse = rank[codes]
-    ordered = distinct[order]
-    weight = np.bincount(inverse, minlength=len(order)).astype(np.float64)
-    return Locations(ordered.real.copy(), ordered.imag.copy(), weight, inverse)
 
 
 def _best_jaccard(orig: np.ndarray, labels: np.ndarray, n_spots: int) -> np.ndarray:

@@ -52,6 +52,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from geo import schema as s
+from geo.cluster import unique_sorted
 from geo.density import episode_density
 from geo.errors import ParameterError
 from geo.pipeline import AnalysisResult
@@ -739,11 +740,7 @@ def _count_squares(kx: np.ndarray, ky: np.ndarray, weights: np.ndarray | None
     x0, y0 = kx.min(), ky.min()
     span = int(ky.max() - y0) + 1
     key = (kx - x0) * span + (ky - y0)
-    codes, uniq = pd.factorize(key)  # hashing a million keys, then sorting the distinct ones
-    order = np.argsort(uniq, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    uniq, inverse = uniq[order], rank[codes]
+    uniq, inverse, _ = unique_sorted(key)
     w = np.ones(len(key), np.int64) if weights is None else weights.astype(np.int64)
     counts = np.bincount(inverse, weights=w, minlength=len(uniq)).astype(np.int64)
     squares = np.stack([uniq // span + x0, uniq % span + y0], axis=1)

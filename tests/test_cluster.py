@@ -218,3 +218,16 @@ def test_memory_fallback_merges_locations_and_keeps_the_big_hotspots():
     # same two hotspots, same sizes
     assert sorted(np.bincount(labels[labels >= 0])) == sorted(np.bincount(exact[exact >= 0]))
     assert set(labels[:4000]) == {0} and set(labels[4000:]) == {1}
+
+
+def test_unique_sorted_is_np_unique_with_repeats_distinct_and_missing_keys():
+    from geo.cluster import unique_sorted
+
+    rng = np.random.default_rng(5)
+    for keys in (rng.integers(0, 30, 10_000), rng.random(10_000),
+                 np.r_[rng.integers(0, 30, 1_000).astype(float), np.nan, np.nan],
+                 np.array([], dtype=float)):
+        got = unique_sorted(keys)
+        want = np.unique(keys, return_inverse=True, return_counts=True)
+        assert np.array_equal(got[0], want[0], equal_nan=True)
+        assert np.array_equal(got[1], want[1].ravel()) and np.array_equal(got[2], want[2])

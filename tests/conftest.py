@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
+import shapely
 
 from boundaries import BoundarySet, bundled_boundaries
 
@@ -70,3 +73,22 @@ def episode(i: int, lat: float, lon: float, **extra: object) -> dict[str, object
     }
     row.update(extra)
     return row
+
+
+def uniform_points(rng: np.random.Generator, area: shapely.Geometry, n: int) -> np.ndarray:
+    """`n` points (x, y) spread uniformly over `area` (rejection sampling in its bounds)."""
+    x0, y0, x1, y1 = area.bounds
+    out = np.empty((0, 2))
+    while len(out) < n:
+        xy = rng.uniform((x0, y0), (x1, y1), size=(4 * n, 2))
+        out = np.vstack([out, xy[shapely.contains_xy(area, xy[:, 0], xy[:, 1])]])
+    return out[:n]
+
+
+def disc_points(
+    rng: np.random.Generator, centre: tuple[float, float], radius: float, n: int
+) -> np.ndarray:
+    """`n` points (x, y) spread uniformly over the disc of `radius` around `centre`."""
+    r = radius * np.sqrt(rng.random(n))
+    a = rng.uniform(0, 2 * math.pi, n)
+    return np.column_stack([centre[0] + r * np.cos(a), centre[1] + r * np.sin(a)])

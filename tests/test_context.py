@@ -33,6 +33,7 @@ from geo.episodes import read_table
 from geo.errors import ParameterError
 from geo.pipeline import AnalysisConfig, analyse
 from geo.placed_out import PLACED_OUT_COLUMNS, TOTAL_LABEL
+from tests.conftest import disc_points, uniform_points
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BENCHMARKS = EXAMPLES / "benchmarks_example.csv"
@@ -59,29 +60,14 @@ def _rows(xy: np.ndarray, children: np.ndarray, start: int, **extra: object) -> 
     ]
 
 
-def _uniform(rng: np.random.Generator, area: shapely.Geometry, n: int) -> np.ndarray:
-    x0, y0, x1, y1 = area.bounds
-    out = np.empty((0, 2))
-    while len(out) < n:
-        xy = rng.uniform((x0, y0), (x1, y1), size=(4 * n, 2))
-        out = np.vstack([out, xy[shapely.contains_xy(area, xy[:, 0], xy[:, 1])]])
-    return out[:n]
-
-
-def _disc(rng: np.random.Generator, centre: tuple[float, float], radius: float, n: int):
-    r = radius * np.sqrt(rng.random(n))
-    a = rng.uniform(0, 2 * math.pi, n)
-    return np.column_stack([centre[0] + r * np.cos(a), centre[1] + r * np.sin(a)])
-
-
 @pytest.fixture(scope="module")
 def planted(wards, tmp_path_factory):
     """The analysis of a planted hotspot, a one-child hotspot and noise, and its evidence."""
     rng = np.random.default_rng(8)
     area = wards.to_crs(s.BNG).union_all()
-    rows = _rows(_disc(rng, PLANTED, 200.0, 120), np.repeat(np.arange(40), 3), 0)
-    rows += _rows(_disc(rng, ONE_CHILD, 30.0, 30), np.array([900] * 30), 200)
-    rows += _rows(_uniform(rng, area, 400), np.arange(1000, 1400), 300)
+    rows = _rows(disc_points(rng, PLANTED, 200.0, 120), np.repeat(np.arange(40), 3), 0)
+    rows += _rows(disc_points(rng, ONE_CHILD, 30.0, 30), np.array([900] * 30), 200)
+    rows += _rows(uniform_points(rng, area, 400), np.arange(1000, 1400), 300)
     path = tmp_path_factory.mktemp("planted") / "episodes.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     result = analyse(read_table(path), wards=wards)

@@ -7,7 +7,6 @@ noise over the county, and a one-child hotspot. Everything is seeded.
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 
 import geopandas as gpd
@@ -33,6 +32,7 @@ from geo.cluster import (
     hotspot_outlines,
 )
 from geo.errors import ParameterError
+from tests.conftest import disc_points, uniform_points
 
 EPS_M, MIN_SAMPLES = 250.0, 5
 # Kidlington. The disc straddles the 449,500 m easting line of the 500 m grid, as nine in ten
@@ -46,21 +46,6 @@ _TO_WGS84 = Transformer.from_crs(s.BNG, s.WGS84, always_xy=True)
 @pytest.fixture(scope="module")
 def area(wards) -> shapely.Geometry:
     return wards.to_crs(s.BNG).union_all()
-
-
-def _uniform(rng: np.random.Generator, area: shapely.Geometry, n: int) -> np.ndarray:
-    x0, y0, x1, y1 = area.bounds
-    out = np.empty((0, 2))
-    while len(out) < n:
-        xy = rng.uniform((x0, y0), (x1, y1), size=(4 * n, 2))
-        out = np.vstack([out, xy[shapely.contains_xy(area, xy[:, 0], xy[:, 1])]])
-    return out[:n]
-
-
-def _disc(rng: np.random.Generator, centre: tuple[float, float], radius: float, n: int):
-    r = radius * np.sqrt(rng.random(n))
-    a = rng.uniform(0, 2 * math.pi, n)
-    return np.column_stack([centre[0] + r * np.cos(a), centre[1] + r * np.sin(a)])
 
 
 def _episodes(parts, wards, *, eps_m=EPS_M, min_samples=MIN_SAMPLES):
@@ -94,11 +79,11 @@ def _episodes(parts, wards, *, eps_m=EPS_M, min_samples=MIN_SAMPLES):
 
 
 def _noise(rng, area, n, prefix="N"):
-    return _uniform(rng, area, n), np.array([f"{prefix}{i:04d}" for i in range(n)])
+    return uniform_points(rng, area, n), np.array([f"{prefix}{i:04d}" for i in range(n)])
 
 
 def _planted(rng, children=40, per_child=3):
-    xy = _disc(rng, PLANTED, 200.0, children * per_child)
+    xy = disc_points(rng, PLANTED, 200.0, children * per_child)
     return xy, np.repeat([f"P{i:03d}" for i in range(children)], per_child)
 
 
@@ -190,7 +175,7 @@ def test_ward_noise_has_no_significant_wards(wards):
 
 def test_one_child_hotspot_rests_on_one_child_and_is_unstable(wards, area):
     rng = np.random.default_rng(5)
-    one = (_disc(rng, ONE_CHILD, 30.0, 30), np.array(["K0001"] * 30))
+    one = (disc_points(rng, ONE_CHILD, 30.0, 30), np.array(["K0001"] * 30))
     episodes, hotspots = _episodes([_planted(rng), one, _noise(rng, area, 400)], wards)
     spot = _spot_at(hotspots, ONE_CHILD)
     stability = ev.hotspot_stability(

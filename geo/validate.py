@@ -691,6 +691,30 @@ def _pair_detail(
     return make
 
 
+def _pair_basics(
+    audit: _Audit,
+    filled: pd.Series,
+    names: tuple[str, str],
+    text: tuple[pd.Series, pd.Series],
+    value: tuple[pd.Series, pd.Series],
+    detail: Callable[[pd.Series], pd.Series],
+    expected: str,
+) -> tuple[pd.Series, pd.Series]:
+    """Reject the rows of a coordinate pair with one value only, values that are not numbers,
+    or 0,0; return the rows with two numbers (`ok`, 0,0 included) and the 0,0 rows."""
+    a_name, b_name = names
+    partial = filled & ((text[0] == "") | (text[1] == ""))
+    audit.reject(partial, "invalid_coordinates",
+                 detail(partial) + f": both `{a_name}` and `{b_name}` are needed")
+    nonnum = filled & ~partial & ~(np.isfinite(value[0]) & np.isfinite(value[1]))
+    audit.reject(nonnum, "invalid_coordinates",
+                 detail(nonnum) + f": not numbers (expected {expected})")
+    ok = filled & ~partial & ~nonnum
+    zero = ok & (value[0] == 0) & (value[1] == 0)
+    audit.reject(zero, "invalid_coordinates", detail(zero) + ": 0,0 is a placeholder, not a place")
+    return ok, zero
+
+
 def _locations(
     raw: pd.DataFrame, out: pd.DataFrame, audit: _Audit, postcodes: PostcodeIndex | None = None
 ) -> None:
@@ -710,23 +734,8 @@ def _locations(
     if filled.any():
         la, lo = numbers(lat_t), numbers(lon_t)
         detail = _pair_detail("lat", lat_t, "lon", lon_t)
-        partial = filled & ((lat_t == "") | (lon_t == ""))
-        audit.reject(
-            partial,
-            "invalid_coordinates",
-            detail(partial) + ": both `lat` and `lon` are needed")
-        nonnum = filled & ~partial & ~(np.isfinite(la) & np.isfinite(lo))
-        audit.reject(
-            nonnum,
-            "invalid_coordinates",
-            detail(nonnum) + ": not numbers (expected decimal degrees such as 51.752, -1.258)",
-        )
-        ok = filled & ~partial & ~nonnum
-        zero = ok & (la == 0) & (lo == 0)
-        audit.reject(
-            zero,
-            "invalid_coordinates",
-            detail(zero) + ": 0,0 is a placeholder, not a place")
+        ok, zero = _pair_basics(audit, filled, ("lat", "lon"), (lat_t, lon_t), (la, lo), detail,
+                                "decimal degrees such as 51.752, -1.258")
         swapped = ok & ~zero & la.between(*_GB_LON) & lo.between(*_GB_LAT)
         audit.reject(
             swapped,
@@ -750,24 +759,8 @@ def _locations(
     if filled.any():
         ea, no = numbers(e_t), numbers(n_t)
         detail = _pair_detail("easting", e_t, "northing", n_t)
-        partial = filled & ((e_t == "") | (n_t == ""))
-        audit.reject(
-            partial,
-            "invalid_coordinates",
-            detail(partial) + ": both `easting` and `northing` are needed"
-        )
-        nonnum = filled & ~partial & ~(np.isfinite(ea) & np.isfinite(no))
-        audit.reject(
-            nonnum,
-            "invalid_coordinates",
-            detail(nonnum) + ": not numbers (expected metres such as 451000, 206000)",
-        )
-        ok = filled & ~partial & ~nonnum
-        zero = ok & (ea == 0) & (no == 0)
-        audit.reject(
-            zero,
-            "invalid_coordinates",
-            detail(zero) + ": 0,0 is a placeholder, not a place")
+        ok, zero = _pair_basics(audit, filled, ("easting", "northing"), (e_t, n_t), (ea, no),
+                                detail, "metres such as 451000, 206000")
         km = ok & ~zero & ea.between(0, 700) & no.between(0, 1300)
         audit.reject(
             km,
